@@ -1,0 +1,5 @@
+"""Allow `python -m srzoo`."""
+
+from srzoo.cli import main
+
+main()

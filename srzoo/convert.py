@@ -1,0 +1,117 @@
+"""Convert the authors' official checkpoints (.pth) into srzoo safetensors files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from srzoo.errors import SrzooError
+from srzoo.fsutil import sha256_file
+from srzoo.manifest import find_entry
+from srzoo.models.registry import Form, ModelFamily, build_model, check_scale, get_family
+
+# Sub-dicts that BasicSR-style checkpoints wrap their weights in, most preferred first.
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
+_PREFIXES = ("module.",)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """Load a legacy PyTorch checkpoint safely and return (flat state dict, sub-dict key used).
+
+    Only `torch.load(weights_only=True)` is used, so a malicious pickle cannot run code.
+    """
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise SrzooError(f"checkpoint not found: {path}") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt file can fail in many ways; report one line
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SrzooError(f"{path}: not a loadable PyTorch checkpoint ({first_line})") from exc
+    if not isinstance(raw, dict):
+        raise SrzooError(f"{path}: expected a state dict, found {type(raw).__name__}")
+    key = next((k for k in _WRAPPER_KEYS if isinstance(raw.get(k), dict)), "")
+    state = raw[key] if key else raw
+    return {_strip_prefixes(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}, key
+
+
+def _strip_prefixes(key: str) -> str:
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+    return key
+
+
+def first_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """Describe the first missing key, unexpected key or shape mismatch; None if `state` fits."""
+    expected = model.state_dict()
+    for key, tensor in expected.items():
+        if key not in state:
+            return f"missing key {key!r}"
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            return (f"shape mismatch for {key!r}: checkpoint {tuple(state[key].shape)}, "
+                    f"model {tuple(tensor.shape)}")
+    for key in state:
+        if key not in expected:
+            return f"unexpected key {key!r}"
+    return None
+
+
+def detect_form(family: ModelFamily, scale: int, state: dict[str, torch.Tensor]) -> Form:
+    """Which of the family's forms `state` loads into; a one-line error if none does."""
+    problems: list[tuple[Form, str]] = []
+    for form in family.forms:
+        problem = first_mismatch(build_model(family.name, scale, form), state)
+        if problem is None:
+            return form
+        problems.append((form, problem))
+    form, problem = min(problems, key=lambda fp: fp[1].startswith("unexpected"))
+    raise SrzooError(f"checkpoint does not fit {family.title} x{scale} ({form} form): {problem}")
+
+
+def import_checkpoint(path: Path, model: str, scale: int, fold: bool = False
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Convert an official checkpoint into (state dict, metadata) ready for `save_weights`.
+
+    The state dict is verified to load strictly into srzoo's module. With `fold`, a training-form
+    checkpoint is re-parameterised into the inference form.
+    """
+    family = get_family(model)
+    check_scale(family, scale)
+    state, param_key = read_checkpoint(Path(path))
+    form = detect_form(family, scale, state)
+    if fold and form == "training":
+        if family.fold is None:
+            raise SrzooError(f"{family.title} has no re-parameterisation to fold")
+        net = build_model(family.name, scale, form)
+        net.load_state_dict(state, strict=True)
+        state = family.fold(net.eval()).state_dict()
+        form = "inference"
+    return state, _metadata(family, scale, form, Path(path), param_key)
+
+
+def _metadata(family: ModelFamily, scale: int, form: str, path: Path, param_key: str
+              ) -> dict[str, str]:
+    meta: dict[str, Any] = {
+        "family": family.name,
+        "title": family.title,
+        "scale": scale,
+        "form": form,
+        "source_kind": "official",
+        "source_checkpoint": path.name,
+        "source_checkpoint_sha256": sha256_file(path),
+        "source_param_key": param_key or "(root)",
+    }
+    entry = find_entry(family.name, scale)
+    if entry is not None:
+        source = entry.get("source", {})
+        citation = entry.get("citation", {})
+        meta.update({
+            "licence": entry.get("licence", ""),
+            "source_repo": source.get("repo", ""),
+            "source_commit": source.get("commit", ""),
+            "paper": f'{citation.get("title", "")}, {citation.get("venue", "")}, {citation.get("year", "")}',
+        })
+    return {k: str(v) for k, v in meta.items()}

@@ -1,0 +1,24 @@
+"""Shared fixtures: where the read-only `shared/` folder (official weights, datasets) lives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_path() -> Path:
+    """`$SRZOO_SHARED`, else the `shared` folder next to the repository root."""
+    return Path(os.environ.get("SRZOO_SHARED", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared folder; tests that need it are skipped, with the reason, when it is absent."""
+    path = shared_path()
+    if not (path / "weights" / "official").is_dir():
+        pytest.skip(f"official weights not found under {path} (set SRZOO_SHARED to the shared folder)")
+    return path
