@@ -106,12 +106,10 @@ def _metadata(family: ModelFamily, scale: int, form: str, path: Path, param_key:
     }
     entry = find_entry(family.name, scale)
     if entry is not None:
-        source = entry.get("source", {})
-        citation = entry.get("citation", {})
         meta.update({
-            "licence": entry.get("licence", ""),
-            "source_repo": source.get("repo", ""),
-            "source_commit": source.get("commit", ""),
-            "paper": f'{citation.get("title", "")}, {citation.get("venue", "")}, {citation.get("year", "")}',
+            "licence": entry.licence,
+            "source_repo": entry.source.repo if entry.source else "",
+            "source_commit": entry.source.commit if entry.source else "",
+            "paper": str(entry.citation),
         })
     return {k: str(v) for k, v in meta.items()}

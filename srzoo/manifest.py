@@ -1,30 +1,298 @@
-"""The zoo manifest (`zoo.toml`): which weights exist for each (family, scale), and where."""
+"""The zoo manifest (`zoo.toml`): which weights exist for each (family, scale), and where.
+
+The manifest is validated when it is loaded: unknown keys, missing or mistyped fields, unsafe
+filenames and malformed checksums are rejected with a one-line error naming the entry and field.
+`$SRZOO_MANIFEST` points srzoo at another manifest file (tests, private zoos).
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from srzoo.errors import SrzooError
+from srzoo.models.registry import Form, ModelFamily, get_family
 
 MANIFEST_PATH = Path(__file__).resolve().parent / "zoo.toml"
+SCHEMA_VERSION = 1
+DATASETS = ("Set5", "Set14", "B100", "Urban100", "Manga109")
+
+Status = Literal["available", "untrained"]
+Scores = dict[str, tuple[float, float]]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+# key -> expected type; `int` means int but not bool.
+_FIELDS: dict[str, type] = {
+    "name": str, "aliases": list, "scale": int, "status": str, "form": str, "params": int,
+    "filename": str, "repo_id": str, "revision": str, "licence": str, "citation": dict,
+    "sha256": str, "source": dict, "how": str,
+    "paper": dict, "paper_note": str, "measured": dict, "measured_note": str,
+}
+_ALWAYS = ("name", "aliases", "scale", "status", "form", "params", "filename", "repo_id",
+           "revision", "licence", "citation")
+# status -> (required keys, forbidden keys)
+_BY_STATUS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "available": (("sha256", "source"), ("how",)),
+    "untrained": (("how",), ("sha256", "source", "measured", "measured_note")),
+}
+_SOURCE_FIELDS = {"official": ("repo", "commit", "checkpoint"), "srzoo-train": ("command", "data")}
+_CITATION_FIELDS: dict[str, type] = {"title": str, "venue": str, "year": int}
 
 
-@lru_cache(maxsize=1)
-def load_manifest(path: Path = MANIFEST_PATH) -> tuple[dict[str, Any], ...]:
-    """All entries of the manifest, in file order."""
+@dataclass(frozen=True)
+class Source:
+    """Where the weights come from: the authors' release, or an `srzoo train` run."""
+
+    kind: Literal["official", "srzoo-train"]
+    repo: str = ""
+    commit: str = ""
+    checkpoint: str = ""
+    command: str = ""
+    data: str = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The paper that introduced the network."""
+
+    title: str
+    venue: str
+    year: int
+
+    def __str__(self) -> str:
+        return f"{self.title}, {self.venue}, {self.year}"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One (family, scale) of the zoo. `paper` / `measured` map dataset -> (PSNR, SSIM)."""
+
+    name: str
+    aliases: tuple[str, ...]
+    scale: int
+    status: Status
+    form: Form
+    params: int
+    filename: str
+    repo_id: str
+    revision: str
+    licence: str
+    citation: Citation
+    sha256: str | None = None
+    source: Source | None = None
+    how: str | None = None
+    paper: Scores = field(default_factory=dict)
+    paper_note: str | None = None
+    measured: Scores = field(default_factory=dict)
+    measured_note: str | None = None
+
+    @property
+    def label(self) -> str:
+        """`name xN`, as used in messages."""
+        return f"{self.name} x{self.scale}"
+
+    @property
+    def available(self) -> bool:
+        return self.status == "available"
+
+
+def manifest_path() -> Path:
+    """`$SRZOO_MANIFEST`, else the `zoo.toml` shipped inside the package."""
+    env = os.environ.get("SRZOO_MANIFEST")
+    return Path(env).expanduser() if env else MANIFEST_PATH
+
+
+def load_manifest(path: Path | None = None) -> tuple[ZooEntry, ...]:
+    """All validated entries of the manifest (default: `manifest_path()`), in file order."""
+    path = Path(path) if path is not None else manifest_path()
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        stat = path.stat()
+    except OSError as exc:
+        raise SrzooError(f"cannot read the model manifest {path}: {exc.strerror}") from exc
+    return _load(path, (stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, stamp: tuple[int, int]) -> tuple[ZooEntry, ...]:
+    del stamp  # part of the cache key only: an edited file is read again
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SrzooError(f"cannot read the model manifest {path}: {exc}") from exc
-    return tuple(data.get("models", ()))
+    return parse_manifest(data, str(path))
 
 
-def find_entry(family: str, scale: int) -> dict[str, Any] | None:
+def parse_manifest(data: dict[str, Any], where: str = "zoo.toml") -> tuple[ZooEntry, ...]:
+    """Validate a decoded manifest and return its entries; `where` prefixes every error."""
+    unknown = sorted(set(data) - {"schema", "models"})
+    if unknown:
+        raise SrzooError(f"{where}: unknown top-level key {unknown[0]!r}")
+    if data.get("schema") != SCHEMA_VERSION:
+        raise SrzooError(f"{where}: expected schema = {SCHEMA_VERSION}, found {data.get('schema')!r}")
+    rows = data.get("models")
+    if not isinstance(rows, list) or not rows:
+        raise SrzooError(f"{where}: no [[models]] entries")
+    entries = tuple(_entry(row, f"{where}: models[{i}]") for i, row in enumerate(rows))
+    _check_unique(entries, where)
+    return entries
+
+
+def find_entry(family: str, scale: int) -> ZooEntry | None:
     """The manifest entry for a canonical family name and scale, or None."""
-    for entry in load_manifest():
-        if entry["family"] == family and entry["scale"] == scale:
-            return entry
-    return None
+    return next((e for e in load_manifest() if e.name == family and e.scale == scale), None)
+
+
+def _check_unique(entries: tuple[ZooEntry, ...], where: str) -> None:
+    for what, values in (("entry", [e.label for e in entries]), ("filename", [e.filename for e in entries])):
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if repeated is not None:
+            raise SrzooError(f"{where}: duplicate {what} {repeated!r}")
+
+
+def _entry(row: Any, where: str) -> ZooEntry:
+    if not isinstance(row, dict):
+        raise SrzooError(f"{where}: expected a table")
+    if isinstance(row.get("name"), str) and isinstance(row.get("scale"), int):
+        where = f"{where} ({row['name']} x{row['scale']})"
+    _check_keys(row, where)
+    family = _family(row, where)
+    return ZooEntry(
+        name=row["name"],
+        aliases=tuple(row["aliases"]),
+        scale=_choice(row, "scale", family.scales, where),
+        status=row["status"],
+        form=_choice(row, "form", family.forms, where),
+        params=_positive(row, "params", where),
+        filename=_filename(row["filename"], where),
+        repo_id=_match(row, "repo_id", _REPO_ID, "owner/name", where),
+        revision=_nonempty(row, "revision", where),
+        licence=_nonempty(row, "licence", where),
+        citation=_citation(row["citation"], where),
+        sha256=_match(row, "sha256", _SHA256, "64 lowercase hex digits", where) if "sha256" in row else None,
+        source=_source(row["source"], where) if "source" in row else None,
+        how=_nonempty(row, "how", where) if "how" in row else None,
+        paper=_scores(row.get("paper", {}), f"{where}: paper"),
+        paper_note=row.get("paper_note"),
+        measured=_scores(row.get("measured", {}), f"{where}: measured"),
+        measured_note=row.get("measured_note"),
+    )
+
+
+def _check_keys(row: dict[str, Any], where: str) -> None:
+    unknown = sorted(set(row) - set(_FIELDS))
+    if unknown:
+        raise SrzooError(f"{where}: unknown key {unknown[0]!r}")
+    for key, value in row.items():
+        _check_type(value, _FIELDS[key], f"{where}: {key!r}")
+    for key in _ALWAYS:
+        if key not in row:
+            raise SrzooError(f"{where}: missing field {key!r}")
+    required, forbidden = _BY_STATUS[_choice(row, "status", tuple(_BY_STATUS), where)]
+    for key in required:
+        if key not in row:
+            raise SrzooError(f"{where}: missing field {key!r} (required when status = {row['status']!r})")
+    for key in forbidden:
+        if key in row:
+            raise SrzooError(f"{where}: {key!r} is not allowed when status = {row['status']!r}")
+    if not all(isinstance(a, str) for a in row["aliases"]):
+        raise SrzooError(f"{where}: 'aliases' must be a list of strings")
+
+
+def _check_type(value: Any, expected: type, what: str) -> None:
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise SrzooError(f"{what} must be {expected.__name__}, found {type(value).__name__}")
+
+
+def _family(row: dict[str, Any], where: str) -> ModelFamily:
+    try:
+        family = get_family(row["name"])
+    except SrzooError as exc:
+        raise SrzooError(f"{where}: {exc}") from exc
+    if family.name != row["name"]:
+        raise SrzooError(f"{where}: name must be the canonical {family.name!r}, not an alias")
+    for alias in row["aliases"]:
+        if alias not in family.aliases:
+            raise SrzooError(f"{where}: alias {alias!r} is not one of {family.title}'s "
+                             f"({', '.join(family.aliases)})")
+    return family
+
+
+def _choice(row: dict[str, Any], key: str, allowed: tuple[Any, ...], where: str) -> Any:
+    if row[key] not in allowed:
+        raise SrzooError(f"{where}: {key} = {row[key]!r} is not one of {', '.join(map(str, allowed))}")
+    return row[key]
+
+
+def _positive(row: dict[str, Any], key: str, where: str) -> int:
+    if row[key] <= 0:
+        raise SrzooError(f"{where}: {key} must be positive")
+    return row[key]
+
+
+def _nonempty(row: dict[str, Any], key: str, where: str) -> str:
+    if not row[key].strip():
+        raise SrzooError(f"{where}: {key} must not be empty")
+    return row[key]
+
+
+def _match(row: dict[str, Any], key: str, pattern: re.Pattern[str], expected: str, where: str) -> str:
+    if not pattern.fullmatch(row[key]):
+        raise SrzooError(f"{where}: malformed {key} {row[key]!r} (expected {expected})")
+    return row[key]
+
+
+def _filename(name: str, where: str) -> str:
+    if "/" in name or "\\" in name or ".." in name or not name.endswith(".safetensors"):
+        raise SrzooError(f"{where}: filename {name!r} must be a plain *.safetensors name "
+                         "(no path separator, no '..')")
+    return name
+
+
+def _citation(table: dict[str, Any], where: str) -> Citation:
+    where = f"{where}: citation"
+    _exact_keys(table, tuple(_CITATION_FIELDS), where)
+    for key, expected in _CITATION_FIELDS.items():
+        _check_type(table[key], expected, f"{where}.{key}")
+    return Citation(**table)
+
+
+def _source(table: dict[str, Any], where: str) -> Source:
+    where = f"{where}: source"
+    kind = table.get("kind")
+    if kind not in _SOURCE_FIELDS:
+        raise SrzooError(f"{where}: kind = {kind!r} is not one of {', '.join(_SOURCE_FIELDS)}")
+    _exact_keys(table, ("kind", *_SOURCE_FIELDS[kind]), where)
+    for key in _SOURCE_FIELDS[kind]:
+        _check_type(table[key], str, f"{where}.{key}")
+    return Source(**table)
+
+
+def _exact_keys(table: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        raise SrzooError(f"{where}: unknown key {unknown[0]!r}")
+    missing = [k for k in keys if k not in table]
+    if missing:
+        raise SrzooError(f"{where}: missing field {missing[0]!r}")
+
+
+def _scores(table: dict[str, Any], where: str) -> Scores:
+    scores: Scores = {}
+    for dataset, pair in table.items():
+        if dataset not in DATASETS:
+            raise SrzooError(f"{where}: unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
+        if (not isinstance(pair, list) or len(pair) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)):
+            raise SrzooError(f"{where}.{dataset} must be [psnr, ssim]")
+        psnr, ssim = float(pair[0]), float(pair[1])
+        if not (0 < psnr < 100 and 0 <= ssim <= 1):
+            raise SrzooError(f"{where}.{dataset}: [{psnr}, {ssim}] is not a plausible [psnr, ssim]")
+        scores[dataset] = (psnr, ssim)
+    return scores

@@ -1,17 +1,22 @@
-"""`srzoo zoo ...`: import official checkpoints into srzoo's safetensors format."""
+"""`srzoo zoo ...`: import official checkpoints into srzoo's safetensors format; publish them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from huggingface_hub import CommitOperationAdd, HfApi, constants
 
 from srzoo.cli.app import err_console, zoo_app
 from srzoo.convert import import_checkpoint
+from srzoo.errors import SrzooError
 from srzoo.fsutil import sha256_file
-from srzoo.manifest import find_entry
+from srzoo.manifest import ZooEntry, find_entry, load_manifest
 from srzoo.models import get_family
+from srzoo.models.layers import count_parameters
 from srzoo.paths import weights_dir
+from srzoo.resolve import HUB_ERRORS, hub_error_reason, hub_warnings_silenced, load_pretrained
 from srzoo.weights import save_weights
 
 
@@ -29,7 +34,7 @@ def import_command(
     state, metadata = import_checkpoint(checkpoint, family.name, scale, fold=fold)
     if out is None:
         entry = find_entry(family.name, scale)
-        filename = entry["filename"] if entry else f"{family.name}_x{scale}.safetensors"
+        filename = entry.filename if entry else f"{family.name}_x{scale}.safetensors"
         if metadata["form"] == "training":
             filename = filename.replace(".safetensors", "_train.safetensors")
         out = weights_dir() / filename
@@ -38,3 +43,63 @@ def import_command(
     save_weights(out, state, metadata)
     err_console.print(f"{family.title} x{scale} ({metadata['form']} form, {len(state)} tensors) -> {out}")
     typer.echo(f"sha256 {sha256_file(out)}  {out}")
+
+
+@zoo_app.command("publish")
+def publish_command(
+    repo_id: str = typer.Option(..., "--repo-id", help="Hub model repository to upload to, e.g. you/srzoo-zoo."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the files and print the lines; upload nothing."),
+) -> None:
+    """Upload the zoo files of the weights dir to the Hub and print the manifest lines to paste."""
+    files = publishable_files(weights_dir())
+    revision = "<commit of the upload>" if dry_run else upload(files, repo_id)
+    for item in files:
+        typer.echo(manifest_lines(item, repo_id, revision))
+
+
+@dataclass(frozen=True)
+class Publishable:
+    """A weights-dir file named as a manifest entry, checked to load into that entry's model."""
+
+    entry: ZooEntry
+    path: Path
+    params: int
+    sha256: str
+
+
+def publishable_files(directory: Path) -> list[Publishable]:
+    """The files in `directory` named as manifest entries; a one-line error if one does not fit."""
+    files = [Publishable(e, path, count_parameters(load_pretrained(e.name, e.scale, weights=path)),
+                         sha256_file(path))
+             for e in load_manifest() if (path := directory / e.filename).is_file()]
+    if not files:
+        raise SrzooError(f"no zoo weights in {directory}: nothing to publish "
+                         "(files must be named as in zoo.toml; see `srzoo zoo import`)")
+    known = {item.path.name for item in files}
+    for stray in sorted(p.name for p in directory.glob("*.safetensors") if p.name not in known):
+        err_console.print(f"skipping {stray}: not a file named in the manifest")
+    return files
+
+
+def manifest_lines(item: Publishable, repo_id: str, revision: str) -> str:
+    """The zoo.toml lines that make `item`'s entry point at the uploaded file."""
+    lines = [f"# {item.entry.label} ({item.path.name})", 'status = "available"', f'repo_id = "{repo_id}"',
+             f'revision = "{revision}"', f'sha256 = "{item.sha256}"', f"params = {item.params}"]
+    if item.entry.source is None:
+        lines.append('# and replace `how` with source = { kind = "srzoo-train", command = "...", data = "..." }')
+    return "\n".join(lines) + "\n"
+
+
+def upload(files: list[Publishable], repo_id: str) -> str:
+    """Upload `files` to the Hub model repo `repo_id` in one commit; returns the commit hash."""
+    operations = [CommitOperationAdd(path_in_repo=f.path.name, path_or_fileobj=str(f.path)) for f in files]
+    api = HfApi()
+    try:
+        with hub_warnings_silenced():
+            api.create_repo(repo_id, exist_ok=True)
+            commit = api.create_commit(repo_id, operations,
+                                       commit_message=f"srzoo: upload {len(files)} weight file(s)")
+    except HUB_ERRORS as exc:
+        raise SrzooError(f"cannot upload to {repo_id} on {constants.ENDPOINT}: {hub_error_reason(exc)}") from exc
+    err_console.print(f"uploaded {len(files)} file(s) to {commit.commit_url}")
+    return commit.oid

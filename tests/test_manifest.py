@@ -1,0 +1,197 @@
+"""The zoo manifest: the shipped zoo.toml is complete and consistent; bad manifests are rejected."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from srzoo.cli import main
+from srzoo.convert import import_checkpoint
+from srzoo.errors import SrzooError
+from srzoo.fsutil import sha256_file
+from srzoo.manifest import MANIFEST_PATH, find_entry, load_manifest, parse_manifest
+from srzoo.models import SCALES, build_model, list_families
+from srzoo.models.layers import count_parameters
+from srzoo.weights import save_weights
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+OFFICIAL = {("alkdn", 2), ("alkdn", 3), ("alkdn", 4), ("lkdn", 2), ("lkdn", 3), ("lkdn", 4),
+            ("lkdn-s", 4), ("aidn", 4), ("ddistill", 4)}
+
+
+@pytest.fixture(autouse=True)
+def _shipped_manifest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SRZOO_MANIFEST", raising=False)
+
+
+def test_shipped_manifest_covers_every_family_and_scale():
+    entries = load_manifest()
+    assert [(e.name, e.scale) for e in entries] == [
+        (f.name, s) for f in sorted(list_families(), key=_family_order) for s in SCALES]
+    for entry in entries:
+        assert (entry.status == "available") == ((entry.name, entry.scale) in OFFICIAL), entry.label
+        assert entry.filename == f"{entry.name}_x{entry.scale}.safetensors"
+        assert (entry.repo_id, entry.revision) == ("srzoo/zoo", "main")
+        if entry.available:
+            assert entry.source is not None and entry.source.kind == "official" and entry.sha256
+        else:
+            assert entry.how and entry.sha256 is None and entry.source is None
+
+
+def _family_order(family: Any) -> int:
+    return ["alkdn", "lkdn", "lkdn-s", "aidn", "ddistill"].index(family.name)
+
+
+def test_shipped_params_match_the_networks():
+    for entry in load_manifest():
+        assert entry.params == count_parameters(build_model(entry.name, entry.scale, "inference")), entry.label
+
+
+def test_package_manifest_is_the_repository_one():
+    assert MANIFEST_PATH.read_bytes() == (REPO_ROOT / "zoo.toml").read_bytes()
+
+
+def test_manifest_path_can_be_overridden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    data = _base()
+    data["models"][0]["licence"] = "CC0"
+    path = tmp_path / "zoo.toml"
+    path.write_text(_to_toml(data), encoding="utf-8")
+    monkeypatch.setenv("SRZOO_MANIFEST", str(path))
+    assert len(load_manifest()) == 1 and find_entry("lkdn", 2).licence == "CC0"
+    assert find_entry("lkdn", 4) is None
+
+
+def _base() -> dict[str, Any]:
+    """A valid one-entry manifest, decoded."""
+    shipped = tomllib.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
+    entry = next(m for m in shipped["models"] if (m["name"], m["scale"]) == ("lkdn", 2))
+    entry["paper"] = {"Set5": [38.0, 0.96]}
+    return {"schema": 1, "models": [entry]}
+
+
+def _to_toml(data: dict[str, Any]) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f'"{k}" = {value(x)}' for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, bool):
+            return str(v).lower()
+        return f'"{v}"' if isinstance(v, str) else str(v)
+
+    lines = [f"schema = {data['schema']}"]
+    for row in data["models"]:
+        lines += ["[[models]]", *(f"{k} = {value(v)}" for k, v in row.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _set(path: str, value: Any):
+    def edit(data: dict[str, Any]) -> None:
+        *parents, key = path.split(".")
+        target = data["models"][0]
+        for part in parents:
+            target = target[part]
+        if value is KeyError:
+            del target[key]
+        else:
+            target[key] = value
+    return edit
+
+
+def _untrained_with_sha(data: dict[str, Any]) -> None:
+    data["models"][0]["status"] = "untrained"
+    data["models"][0]["how"] = "train it"
+    del data["models"][0]["source"]
+
+
+BAD = [
+    (_set("sha265", "x"), "unknown key 'sha265'"),
+    (_set("filename", KeyError), "missing field 'filename'"),
+    (_set("filename", "../lkdn_x2.safetensors"), "no '..'"),
+    (_set("filename", "sub/lkdn_x2.safetensors"), "no path separator"),
+    (_set("filename", "sub\\lkdn_x2.safetensors"), "no path separator"),
+    (_set("filename", "lkdn_x2.pth"), "plain \\*.safetensors"),
+    (_set("sha256", "abc123"), "malformed sha256"),
+    (_set("sha256", "A" * 64), "malformed sha256"),
+    (_set("status", "maybe"), "status = 'maybe' is not one of"),
+    (_untrained_with_sha, "'sha256' is not allowed when status = 'untrained'"),
+    (_set("source", KeyError), "missing field 'source'"),
+    (_set("source.kind", "stolen"), "kind = 'stolen'"),
+    (_set("source.commit", KeyError), "missing field 'commit'"),
+    (_set("source.url", "x"), "unknown key 'url'"),
+    (_set("name", "lkdnet"), "canonical 'lkdn'"),
+    (_set("name", "lkdm"), "unknown model 'lkdm'"),
+    (_set("aliases", ["lkdn-s"]), "alias 'lkdn-s'"),
+    (_set("aliases", "lkdnet"), "'aliases' must be list"),
+    (_set("scale", 5), "scale = 5 is not one of"),
+    (_set("form", "training"), "form = 'training' is not one of"),
+    (_set("params", "big"), "'params' must be int"),
+    (_set("params", True), "'params' must be int"),
+    (_set("params", 0), "params must be positive"),
+    (_set("repo_id", "no-owner"), "malformed repo_id"),
+    (_set("revision", " "), "revision must not be empty"),
+    (_set("citation.year", KeyError), "missing field 'year'"),
+    (_set("citation.year", "2023"), "citation.year must be int"),
+    (_set("paper.Set6", [30.0, 0.9]), "unknown dataset 'Set6'"),
+    (_set("paper.Set5", [30.0]), "must be \\[psnr, ssim\\]"),
+    (_set("paper.Set5", [30.0, 1.5]), "plausible"),
+    (_set("measured", {"Urban100": ["30", 0.9]}), "must be \\[psnr, ssim\\]"),
+    (lambda d: d.update(extra=1), "unknown top-level key 'extra'"),
+    (lambda d: d.update(schema=2), "expected schema = 1"),
+    (lambda d: d.update(models=[]), "no \\[\\[models\\]\\] entries"),
+    (lambda d: d["models"].append(copy.deepcopy(d["models"][0])), "duplicate entry 'lkdn x2'"),
+]
+
+
+@pytest.mark.parametrize("edit,message", BAD, ids=[m for _, m in BAD])
+def test_invalid_manifests_are_rejected(edit, message: str):
+    data = _base()
+    parse_manifest(copy.deepcopy(data))  # the base is valid
+    edit(data)
+    with pytest.raises(SrzooError, match=message) as info:
+        parse_manifest(data)
+    assert "\n" not in str(info.value)
+
+
+def test_errors_name_the_entry():
+    data = _base()
+    data["models"][0]["sha256"] = "nope"
+    with pytest.raises(SrzooError, match=r"^zoo.toml: models\[0\] \(lkdn x2\): malformed sha256 'nope'"):
+        parse_manifest(data)
+
+
+def test_broken_manifest_is_a_one_line_cli_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]):
+    path = tmp_path / "zoo.toml"
+    monkeypatch.setenv("SRZOO_MANIFEST", str(path))
+    for text in ("schema = 1\n[[models]\n", _to_toml(_base()).replace('sha256 = "', 'sha256 = "x')):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(SystemExit) as info:
+            main(["models"])
+        err = capsys.readouterr().err
+        assert info.value.code == 1 and err.startswith("error: ") and err.count("\n") == 1, err
+    path.unlink()
+    with pytest.raises(SrzooError, match="cannot read the model manifest"):
+        load_manifest()
+
+
+def test_import_metadata_comes_from_the_manifest(tmp_path: Path):
+    checkpoint = tmp_path / "LKDN_x2.pth"
+    torch.save({"params_ema": build_model("lkdn", 2).state_dict()}, checkpoint)
+    _, metadata = import_checkpoint(checkpoint, "lkdn", 2)
+    assert metadata["licence"] == "MIT" and metadata["source_repo"] == "stella-von/LKDN"
+    assert metadata["paper"].startswith("Large Kernel Distillation Network") and metadata["paper"].endswith("2023")
+
+
+@pytest.mark.parametrize("name,scale", sorted(OFFICIAL))
+def test_shipped_sha256_is_what_import_produces(shared_dir: Path, tmp_path: Path, name: str, scale: int):
+    entry = find_entry(name, scale)
+    state, metadata = import_checkpoint(shared_dir / "weights" / "official" / entry.source.checkpoint,
+                                        name, scale)
+    save_weights(tmp_path / entry.filename, state, metadata)
+    assert sha256_file(tmp_path / entry.filename) == entry.sha256
