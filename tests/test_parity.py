@@ -28,11 +28,10 @@ CHECKPOINTS = [
     ("aidn/team14_arfdn.pth", "aidn", 4, "aidn_x4", 241_548),
 ]
 # Fixture pairs checked per family, with their tolerance. DDistill-SR's full-amplitude random input
-# overflows float32 in the official network (its output is all NaN), so the mild pair replaces it;
-# AIDN's random pair is ill-conditioned (float32 vs float64 differ by 1.3e-5).
+# overflows float32 in the official network (its output is all NaN), so the mild pair replaces it.
 PAIRS = {
     "ddistill": {"rand_mild": 1e-5, "butterfly": 1e-5},
-    "aidn": {"rand": 5e-5, "rand_mild": 1e-5, "butterfly": 1e-5},
+    "aidn": {"rand_mild": 1e-5, "butterfly": 1e-5},
 }
 DEFAULT_PAIRS = {"rand": 1e-5, "butterfly": 1e-5}
 
@@ -60,6 +59,20 @@ def test_official_parity(shared_dir: Path, tmp_path: Path, ckpt, family, scale, 
             assert out.shape == expected.shape
             diff = (out - expected).abs().max().item()
             assert diff <= tol, f"{fixture} {pair}: max abs diff {diff:.2e} > {tol:.0e}"
+
+
+def test_aidn_ill_conditioned_pair_in_float64(shared_dir: Path, tmp_path: Path):
+    """AIDN's full-amplitude random pair amplifies float32 rounding: the reference's own float32
+    vs float64 results differ by 1.3e-5, and our float32 result by up to 5.5e-5 depending on the
+    convolution kernels chosen (thread count). Run in float64, ours is within the reference's own
+    rounding; run in float32, within 1e-4."""
+    model, _ = _imported_model(shared_dir, tmp_path, "aidn/team14_arfdn.pth", "aidn", 4)
+    tensors = load_file(str(shared_dir / "parity" / "aidn_x4.safetensors"))
+    x, expected = tensors["input_rand"], tensors["output_rand"]
+    with torch.no_grad():
+        assert (model(x) - expected).abs().max().item() <= 1e-4
+        exact = model.double()(x.double())
+    assert (exact - expected.double()).abs().max().item() <= 2e-5
 
 
 def test_ddistill_overflow_is_reproduced(shared_dir: Path, tmp_path: Path):
