@@ -1,0 +1,205 @@
+"""`srzoo upscale` end to end with a random-weight LKDN x2, and the `srzoo.upscale` library call."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import ExifTags, Image, ImageCms
+
+import srzoo
+from srzoo.cli import main
+from srzoo.cli import upscale as upscale_cli
+from srzoo.models import build_model
+from srzoo.weights import save_weights
+
+RNG = np.random.default_rng(1)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "lkdn_x2.safetensors"
+    torch.manual_seed(0)
+    save_weights(path, build_model("lkdn", 2).state_dict(), {"family": "lkdn", "scale": "2", "form": "inference"})
+    return path
+
+
+def run(weights: Path, *args: str | Path) -> int:
+    """Run `srzoo upscale ARGS -m lkdn -s 2 --weights W` in-process; returns the exit code."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["upscale", *map(str, args), "-m", "lkdn", "-s", "2", "--weights", str(weights)])
+    return exit_info.value.code
+
+
+def picture(path: Path, mode: str = "RGB", size: tuple[int, int] = (24, 20), **save: object) -> Path:
+    channels = len(Image.new(mode, (1, 1)).getbands())
+    data = RNG.integers(0, 256, size=(size[1], size[0], channels), dtype=np.uint8)
+    Image.fromarray(data[..., 0] if channels == 1 else data).convert(mode).save(path, **save)
+    return path
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+
+def test_writes_default_name_at_exactly_twice_the_size(tmp_path: Path, weights: Path) -> None:
+    source = picture(tmp_path / "photo.png")
+    assert run(weights, source, "-q") == 0
+    with Image.open(tmp_path / "photo_lkdn_x2.png") as out:
+        assert out.size == (48, 40) and out.mode == "RGB"
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("RGBA", "RGBA"), ("LA", "LA"), ("L", "L"), ("P", "RGB")])
+def test_modes_round_trip(tmp_path: Path, weights: Path, mode: str, expected: str) -> None:
+    source = picture(tmp_path / "in.png", mode)
+    assert run(weights, source, "-q") == 0
+    with Image.open(tmp_path / "in_lkdn_x2.png") as out:
+        assert out.mode == expected and out.size == (48, 40)
+
+
+def test_palette_with_transparency_gets_alpha(tmp_path: Path, weights: Path) -> None:
+    image = Image.new("P", (24, 20), 0)
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    image.paste(1, (0, 0, 12, 20))
+    image.save(tmp_path / "pal.png", transparency=0)
+    assert run(weights, tmp_path / "pal.png", "-q") == 0
+    assert Image.open(tmp_path / "pal_lkdn_x2.png").mode == "RGBA"
+
+
+def test_16bit_stays_16bit(tmp_path: Path, weights: Path) -> None:
+    samples = RNG.integers(0, 65536, size=(20, 24), dtype=np.uint16)
+    Image.fromarray(samples).save(tmp_path / "deep.png")
+    assert run(weights, tmp_path / "deep.png", "-q") == 0
+    with Image.open(tmp_path / "deep_lkdn_x2.png") as out:
+        assert out.mode == "I;16" and out.size == (48, 40)
+
+
+def test_exif_and_icc_are_carried_over(tmp_path: Path, weights: Path) -> None:
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "TestCam"
+    exif[ExifTags.Base.Orientation] = 8
+    source = picture(tmp_path / "cam.jpg", exif=exif.tobytes(), icc_profile=icc)
+    assert run(weights, source, "-q", "--quality", "92") == 0
+    with Image.open(tmp_path / "cam_lkdn_x2.jpg") as out:
+        assert out.size == (40, 48)  # orientation 8 applied: portrait
+        assert out.info["icc_profile"] == icc
+        tags = out.getexif()
+        assert tags[ExifTags.Base.Make] == "TestCam" and ExifTags.Base.Orientation not in tags
+
+
+def test_batch_with_a_corrupt_file_finishes_the_rest_and_exits_1(tmp_path: Path, weights: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "c.jpg"):
+        picture(folder / name)
+    good = (folder / "a.png").read_bytes()
+    (folder / "b.png").write_bytes(good[: len(good) // 2])
+    assert run(weights, folder, "-o", tmp_path / "out", "--json", "-q") == 1
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert sorted(Path(o["output"]).name for o in summary["outputs"]) == ["a_lkdn_x2.png", "c_lkdn_x2.jpg"]
+    assert [f["input"] for f in summary["failed"]] == [str(folder / "b.png")]
+    assert "truncated" in summary["failed"][0]["error"] and summary["exit_code"] == 1
+    assert {"model_load_s", "total_s"} <= set(summary["timings"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_lkdn_x2.png", "c_lkdn_x2.jpg"]
+    assert "failed" in captured.err and "Traceback" not in captured.err
+
+
+def test_interrupted_batch_leaves_no_partial_file_and_a_rerun_resumes(tmp_path: Path, weights: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("a.png", "b.png", "c.png"):
+        picture(tmp_path / name)
+    real = upscale_cli.write_image
+
+    def interrupted_on_b(result: object, target: Path, *args: object) -> None:
+        real(result, target, *args)  # the temporary file is fully written...
+        if "b_lkdn_x2" in target.name:
+            raise KeyboardInterrupt  # ...and Ctrl-C arrives before the rename
+
+    monkeypatch.setattr(upscale_cli, "write_image", interrupted_on_b)
+    assert run(weights, tmp_path, "-q") == 130
+    assert sorted(p.name for p in tmp_path.glob("*_x2*")) == ["a_lkdn_x2.png"] and not leftovers(tmp_path)
+
+    monkeypatch.setattr(upscale_cli, "write_image", real)
+    stamp = (tmp_path / "a_lkdn_x2.png").stat().st_mtime_ns
+    assert run(weights, tmp_path, "-q") == 0
+    assert sorted(p.name for p in tmp_path.glob("*_x2*")) == ["a_lkdn_x2.png", "b_lkdn_x2.png", "c_lkdn_x2.png"]
+    assert (tmp_path / "a_lkdn_x2.png").stat().st_mtime_ns == stamp  # skipped, not redone
+    assert run(weights, tmp_path, "-q", "--overwrite") == 0
+    assert (tmp_path / "a_lkdn_x2.png").stat().st_mtime_ns != stamp
+
+
+def test_recursive_glob_mirrors_subfolders(tmp_path: Path, weights: Path) -> None:
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    picture(tmp_path / "in" / "a.png")
+    picture(tmp_path / "in" / "sub" / "b.png")
+    picture(tmp_path / "in" / "sub" / "c.jpg")
+    assert run(weights, tmp_path / "in", "-r", "--glob", "*.png", "-o", tmp_path / "out", "--format", "webp",
+               "-q") == 0
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.*"))
+    assert written == ["a_lkdn_x2.webp", "sub/b_lkdn_x2.webp"]
+
+
+def test_output_file_and_never_overwriting_an_input(tmp_path: Path, weights: Path) -> None:
+    source = picture(tmp_path / "a.png")
+    assert run(weights, source, "-o", tmp_path / "big.jpg", "-q") == 0
+    assert Image.open(tmp_path / "big.jpg").format == "JPEG"
+    before = source.read_bytes()
+    assert run(weights, source, "-o", source, "--overwrite", "-q") == 1
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-m", "nosuchnet"], "unknown model 'nosuchnet'"),
+    (["-s", "5"], "no x5 variant"),
+    (["--tile", "big"], "--tile"),
+    (["-o", "one.png", "b.png"], "names one file"),
+])
+def test_usage_errors_exit_2_with_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    picture(tmp_path / "a.png")
+    picture(tmp_path / "b.png")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["upscale", "a.png", "--weights", str(weights), "-m", "lkdn", "-s", "2", *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_huge_and_missing_inputs_are_reported_failures(tmp_path: Path, weights: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    source = picture(tmp_path / "a.png")
+    assert run(weights, source, tmp_path / "missing.png", "--max-pixels", "100", "-q") == 1
+    err = capsys.readouterr().err
+    assert "over the limit of 100" in err and "--max-pixels" in err and "no such file" in err
+    assert not list(tmp_path.glob("*_x2*"))
+
+
+def test_stdin_to_stdout(weights: Path) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    done = subprocess.run([sys.executable, "-m", "srzoo", "upscale", "-", "-m", "lkdn", "-s", "2",
+                           "--weights", str(weights)], input=buffer.getvalue(), capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    with Image.open(io.BytesIO(done.stdout)) as out:
+        assert out.format == "PNG" and out.size == (48, 40)
+
+
+def test_library_call_keeps_the_input_type(weights: Path) -> None:
+    options = {"model": "lkdn", "scale": 2, "weights": weights}
+    image = Image.new("LA", (12, 10), (128, 200))
+    assert (out := srzoo.upscale(image, **options)).mode == "LA" and out.size == (24, 20)
+    deep = RNG.integers(0, 65536, size=(10, 12), dtype=np.uint16)
+    assert (array := srzoo.upscale(deep, **options)).dtype == np.uint16 and array.shape == (20, 24)
+    tensor = torch.rand(2, 4, 10, 12, dtype=torch.float64)
+    assert (result := srzoo.upscale(tensor, **options)).shape == (2, 4, 20, 24) and result.dtype == torch.float64
+    with pytest.raises(TypeError):
+        srzoo.upscale("photo.png", **options)
