@@ -1,0 +1,248 @@
+"""`srzoo eval`: score zoo models on the benchmark sets and compare with the papers' numbers."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from srzoo.cli.app import app, err_console
+from srzoo.datasets import DATASETS, Dataset, canonical_name, find_dataset, folder_dataset
+from srzoo.errors import SrzooError, UsageError
+from srzoo.evaluate import Job, SetResult, Upscale, evaluate, on_uint8, protocol, update_manifest
+from srzoo.manifest import ZooEntry, load_manifest, manifest_path
+from srzoo.models import SCALES, get_family
+from srzoo.paths import data_root
+from srzoo.resolve import load_pretrained, require_available, zoo_entry
+
+
+@app.command("eval")
+def eval_command(
+    models: list[str] | None = typer.Option(None, "--model", "-m", help="Model name or alias (repeatable)."),
+    all_entries: bool = typer.Option(False, "--all", help="Every zoo entry that has weights (the default)."),
+    scales: list[int] | None = typer.Option(None, "--scale", "-s", help="Upscaling factor (repeatable)."),
+    dataset_names: list[str] | None = typer.Option(
+        None, "--dataset", "-d", help="Set5, Set14, B100 (BSD100), Urban100, Manga109 (repeatable; "
+                                      "default: every one found under the data root)."),
+    root: Path | None = typer.Option(None, "--data-root", help="Datasets folder (default: $SRZOO_DATA, "
+                                                              "else the user data dir)."),
+    hr: Path | None = typer.Option(None, "--hr", help="Evaluate on any folder of HR images."),
+    lr: Path | None = typer.Option(None, "--lr", help="Folder of LR inputs for --hr (flat, or X<s>/ "
+                                                      "subfolders); default: made by MATLAB bicubic."),
+    weights: Path | None = typer.Option(None, "--weights", help="Local safetensors file instead of the "
+                                                                "zoo's (one model and scale)."),
+    ensemble: bool = typer.Option(False, "--ensemble", help="x8 self-ensemble (flips and rotations)."),
+    tile: int | None = typer.Option(None, "--tile", min=1, help="Run in LR tiles of N pixels (default: whole "
+                                                         "images, the reference protocol)."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    save_images: Path | None = typer.Option(None, "--save-images", help="Write the SR images (PNG) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a paper-style markdown table."),
+    per_image: bool = typer.Option(False, "--per-image", help="Also show every image's numbers."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 if a PSNR differs from the paper's by "
+                                                      "more than --tolerance."),
+    tolerance: float = typer.Option(0.05, "--tolerance", min=0.0, help="dB allowed by --check."),
+    update: bool = typer.Option(False, "--update-manifest", help="Write the measured numbers into zoo.toml."),
+) -> None:
+    """Measure PSNR/SSIM (Y channel, MATLAB protocol) and compare with the published numbers."""
+    if as_json and markdown:
+        raise UsageError("--json and --markdown cannot be combined")
+    if update and (weights or hr or ensemble or tile):
+        raise UsageError("--update-manifest records the reference protocol for the zoo's own weights: "
+                         "it cannot be combined with --weights, --hr, --ensemble or --tile")
+    entries = select_entries(models or [], scales or [], all_entries, weights)
+    datasets = select_datasets(dataset_names or [], root, hr, lr)
+    target = _device(device)
+    inference = _inference_label(target, tile, ensemble)
+    start = time.perf_counter()
+    results = run(entries, datasets, lambda e: _upscaler(e, weights, target, tile, ensemble), save_images)
+    err_console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
+    if as_json:
+        typer.echo(json.dumps({"protocol": protocol(inference),
+                               "results": [r.record(per_image) for r in results]}, indent=2))
+    elif markdown:
+        typer.echo(markdown_table(results))
+    else:
+        print_tables(results, inference, per_image)
+    if update:
+        written = update_manifest(results, manifest_path())
+        err_console.print(f"wrote the measured numbers of {', '.join(written)} to {manifest_path()}")
+    if check:
+        _check(results, tolerance)
+
+
+def select_entries(models: list[str], scales: list[int], all_entries: bool,
+                   weights: Path | None) -> list[ZooEntry]:
+    """The zoo entries to evaluate, in manifest order; entries without weights are skipped with a note."""
+    if all_entries and models:
+        raise UsageError("--all cannot be combined with --model")
+    bad = [s for s in scales if s not in SCALES]
+    if bad:
+        raise UsageError(f"no model has an x{bad[0]} variant (scales: {', '.join(map(str, SCALES))})")
+    if weights is not None:
+        if len(models) != 1 or len(scales) != 1:
+            raise UsageError("--weights needs exactly one --model and one --scale")
+        return [zoo_entry(models[0], scales[0])]
+    if models and scales:
+        return [require_available(zoo_entry(m, s)) for m in models for s in scales]
+    families = {get_family(m).name for m in models}
+    chosen = [e for e in load_manifest() if (not families or e.name in families)
+              and (not scales or e.scale in scales)]
+    skipped = [e.label for e in chosen if not e.available]
+    if skipped:
+        err_console.print(f"skipping entries without weights: {', '.join(skipped)}")
+    if not any(e.available for e in chosen):
+        raise UsageError("no zoo entry with weights matches that selection")
+    return [e for e in chosen if e.available]
+
+
+def select_datasets(names: list[str], root: Path | None, hr: Path | None, lr: Path | None) -> list[Dataset]:
+    """The named benchmarks, plus the --hr folder; by default every benchmark found under the root."""
+    if lr is not None and hr is None:
+        raise UsageError("--lr needs --hr")
+    root = root if root is not None else data_root()
+    folder = [folder_dataset(hr, lr)] if hr is not None else []
+    if names:
+        return [find_dataset(name, root) for name in dict.fromkeys(map(canonical_name, names))] + folder
+    if folder:
+        return folder
+    found, missing = [], []
+    for name in DATASETS:
+        try:
+            found.append(find_dataset(name, root))
+        except SrzooError:
+            missing.append(name)
+    if not found:
+        find_dataset(DATASETS[0], root)  # raises the one-line "where it looked and how to get it"
+    if missing:
+        err_console.print(f"not found under {root} (skipped): {', '.join(missing)}")
+    return found
+
+
+def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[ZooEntry], Upscale],
+        save_dir: Path | None) -> list[SetResult]:
+    """Evaluate every entry on every dataset, one scale at a time, models resident, images read once."""
+    results: list[SetResult] = []
+    for scale in sorted({e.scale for e in entries}):
+        group = [e for e in entries if e.scale == scale]
+        jobs = [Job(e.name, upscaler(e), e.paper) for e in group]
+        for dataset in datasets:
+            for result in evaluate(jobs, dataset, scale, save_dir):
+                err_console.print(f"{result.model} x{scale} {result.dataset}: {result.psnr:.3f} dB / "
+                                  f"{result.ssim:.4f} ({result.images} images, {result.lr} LR, "
+                                  f"{result.seconds:.1f} s)")
+                results.append(result)
+    order = {(e.name, e.scale): i for i, e in enumerate(entries)}
+    return sorted(results, key=lambda r: order[(r.model, r.scale)])
+
+
+def _upscaler(entry: ZooEntry, weights: Path | None, device: torch.device, tile: int | None,
+              ensemble: bool) -> Upscale:
+    """The uint8 upscaler for an entry: its network, resident on `device`, whole-image unless told."""
+    model = load_pretrained(entry.name, entry.scale, weights).to(device)
+    if not (tile or ensemble):
+        return on_uint8(model, device)
+    from srzoo.inference import Upscaler  # noqa: PLC0415  TODO: top-level once srzoo.inference exists
+    return on_uint8(Upscaler(model, entry.name, entry.scale, device=device, tile=tile, ensemble=ensemble), device)
+
+
+def _inference_label(device: torch.device, tile: int | None, ensemble: bool) -> str:
+    """How the networks are run, for the protocol description."""
+    how = f"LR tiles of {tile} px" if tile else "whole images (same-size images batched)"
+    return f"{how}{', x8 self-ensemble' if ensemble else ''}, float32, {device}"
+
+
+def print_tables(results: list[SetResult], inference: str, per_image: bool) -> None:
+    """The protocol, then one rich table per (model, scale), and per-image tables if asked."""
+    console = Console(highlight=False, soft_wrap=True)
+    console.print("[bold]Protocol[/]")
+    for key, text in protocol(inference).items():
+        console.print(f"  {key}: {text}")
+    for (model, scale), rows in _by_entry(results).items():
+        table = Table(title=f"{get_family(model).title} x{scale}", title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False, collapse_padding=True)
+        for column in ("dataset", "images", "LR", "PSNR", "SSIM", "paper", "Δ PSNR", "time"):
+            table.add_column(column, justify="left" if column in ("dataset", "LR") else "right", no_wrap=True)
+        for r in rows:
+            table.add_row(r.dataset, str(r.images), r.lr, f"{r.psnr:.3f}", f"{r.ssim:.4f}", *_paper_cells(r),
+                          f"{r.seconds:.1f} s")
+        console.print(table)
+        if per_image:
+            for r in rows:
+                console.print(_image_table(r))
+
+
+def _paper_cells(result: SetResult) -> tuple[str, str]:
+    if result.paper is None:
+        return "-", "-"
+    return f"{result.paper[0]:.2f} / {result.paper[1]:.4f}", f"{result.delta_psnr:+.3f}"
+
+
+def _image_table(result: SetResult) -> Table:
+    table = Table(title=f"{result.model} x{result.scale} {result.dataset}, per image", title_justify="left",
+                  box=box.SIMPLE)
+    for column in ("image", "PSNR", "SSIM"):
+        table.add_column(column, justify="left" if column == "image" else "right")
+    for score in result.per_image:
+        table.add_row(score.name, f"{score.psnr:.3f}", f"{score.ssim:.4f}")
+    return table
+
+
+def markdown_table(results: list[SetResult]) -> str:
+    """A paper-style table: PSNR/SSIM per dataset; rows for ours, the paper's and the PSNR delta."""
+    datasets = list(dict.fromkeys(r.dataset for r in results))
+    lines = [f"| model | scale | row | {' | '.join(datasets)} |", "|---|---|---|" + "---|" * len(datasets)]
+    for (model, scale), rows in _by_entry(results).items():
+        cells = {r.dataset: r for r in rows}
+        title = get_family(model).title
+        ours = [f"{cells[d].psnr:.2f}/{cells[d].ssim:.4f}" if d in cells else "-" for d in datasets]
+        paper = [f"{cells[d].paper[0]:.2f}/{cells[d].paper[1]:.4f}" if d in cells and cells[d].paper else "-"
+                 for d in datasets]
+        delta = [f"{cells[d].delta_psnr:+.3f}" if d in cells and cells[d].paper else "-" for d in datasets]
+        lines.append(f"| {title} | x{scale} | measured | {' | '.join(ours)} |")
+        if any(cell != "-" for cell in paper):
+            lines.append(f"| {title} | x{scale} | paper | {' | '.join(paper)} |")
+            lines.append(f"| {title} | x{scale} | Δ PSNR | {' | '.join(delta)} |")
+    return "\n".join(lines)
+
+
+def _by_entry(results: list[SetResult]) -> dict[tuple[str, int], list[SetResult]]:
+    groups: dict[tuple[str, int], list[SetResult]] = {}
+    for result in results:
+        groups.setdefault((result.model, result.scale), []).append(result)
+    return groups
+
+
+def _check(results: list[SetResult], tolerance: float) -> None:
+    """Exit 1, naming them, when results differ from the paper by more than `tolerance` dB."""
+    unchecked = [f"{r.model} x{r.scale} {r.dataset}" for r in results if r.delta_psnr is None]
+    if unchecked:
+        err_console.print(f"not checked (no published number): {', '.join(unchecked)}")
+    failed = [r for r in results if r.delta_psnr is not None and abs(r.delta_psnr) > tolerance]
+    for r in failed:
+        err_console.print(f"[bold red]check failed:[/] {r.model} x{r.scale} {r.dataset}: {r.psnr:.3f} dB, "
+                          f"paper {r.paper[0]:.2f} dB, delta {r.delta_psnr:+.3f} dB exceeds {tolerance} dB")
+    if failed:
+        raise typer.Exit(code=1)
+    checked = len(results) - len(unchecked)
+    err_console.print(f"check passed: {checked} result(s) within {tolerance} dB of the paper")
+
+
+def _device(name: str) -> torch.device:
+    """The torch device for --device (auto: CUDA when available, else CPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UsageError(f"--device {name!r}: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine")
+    return device

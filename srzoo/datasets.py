@@ -1,0 +1,169 @@
+"""Benchmark datasets: lookup by name, the LR source for a scale, and (HR, LR) image pairs.
+
+Layout under the data root (`--data-root`, else `srzoo.paths.data_root()`):
+
+    <root>/<Name>/HR/<image>.<ext>                      ground truth (any size, RGB or grey)
+    <root>/<Name>/LR_bicubic/X<s>/<image>x<s>.<ext>     optional genuine MATLAB LR inputs
+
+When `LR_bicubic/X<s>` is absent, the LR input is made from the HR image with `srzoo.imresize.make_lr`
+(modcrop + MATLAB-compatible bicubic, bit-exact with the classic benchmark files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from srzoo.errors import SrzooError, UsageError
+from srzoo.imagefile import IMAGE_SUFFIXES
+from srzoo.imresize import make_lr
+from srzoo.manifest import DATASETS
+
+__all__ = ["DATASETS", "Dataset", "ImagePair", "canonical_name", "find_dataset", "folder_dataset",
+           "list_images", "load_pairs", "modcrop", "read_image"]
+
+LrSource = Literal["files", "generated"]
+
+_ALIASES = {"bsd100": "B100", **{name.lower(): name for name in DATASETS}}
+_HOW_TO_GET = {
+    "Manga109": "request it from the Manga109 authors (http://www.manga109.org, academic use only)",
+    "B100": "BSDS300 test = BSDS500 val images (https://github.com/BIDS/BSDS500)",
+}
+_DEFAULT_HOW = "any public copy of the benchmark HR images (e.g. the SelfExSR or BasicSR dataset links)"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A folder of HR images and, optionally, a folder of LR input files (`X<s>` subfolders or flat)."""
+
+    name: str
+    hr_dir: Path
+    lr_root: Path | None = None
+    lr_flat: bool = False
+
+    def lr_dir(self, scale: int) -> Path | None:
+        """The folder of LR input files for `scale`, or None when LR must be generated."""
+        if self.lr_root is None:
+            return None
+        sub = self.lr_root / f"X{scale}"
+        if sub.is_dir():
+            return sub
+        return self.lr_root if self.lr_flat else None
+
+    def lr_source(self, scale: int) -> LrSource:
+        """Whether the LR inputs at `scale` are files on disk or made by `make_lr` ("generated")."""
+        return "files" if self.lr_dir(scale) is not None else "generated"
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    """One test image: `hr` cropped to a multiple of the scale, and its LR input (uint8 RGB)."""
+
+    name: str
+    hr: np.ndarray
+    lr: np.ndarray
+
+
+def canonical_name(name: str) -> str:
+    """The standard spelling of a benchmark name (case-insensitive; BSD100 is B100)."""
+    key = name.strip().lower()
+    if key not in _ALIASES:
+        raise UsageError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)}, BSD100 = B100; "
+                         "or use --hr DIR for any folder)")
+    return _ALIASES[key]
+
+
+def find_dataset(name: str, root: Path) -> Dataset:
+    """The benchmark `name` under `root`; a one-line error saying where it looked when it is absent."""
+    canonical = canonical_name(name)
+    folder = _find_subdir(root, canonical)
+    hr_dir = folder / "HR" if folder is not None else root / canonical / "HR"
+    if not hr_dir.is_dir() or not list_images(hr_dir):
+        how = _HOW_TO_GET.get(canonical, _DEFAULT_HOW)
+        raise SrzooError(f"dataset {canonical} not found: no images in {hr_dir} (data root from --data-root, "
+                         f"else $SRZOO_DATA); get it from {how} and put the HR images there")
+    return Dataset(canonical, hr_dir, hr_dir.parent / "LR_bicubic")
+
+
+def folder_dataset(hr_dir: Path, lr_dir: Path | None = None) -> Dataset:
+    """Any folder of HR images (`--hr`), with an optional folder of LR inputs (`--lr`, flat or `X<s>/`).
+
+    The dataset is named after the folder (after its parent when the folder is called `HR`).
+    """
+    for what, folder in (("--hr", hr_dir), ("--lr", lr_dir)):
+        if folder is not None and not folder.is_dir():
+            raise SrzooError(f"{what} {folder} is not a directory")
+    if not list_images(hr_dir):
+        raise SrzooError(f"--hr {hr_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    folder = hr_dir.resolve()
+    name = folder.parent.name if folder.name.lower() == "hr" else folder.name
+    return Dataset(name, hr_dir, lr_dir, lr_flat=True)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files directly inside `folder`, sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as uint8 RGB (H, W, 3); grey images get three equal channels."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except OSError as exc:
+        raise SrzooError(f"cannot read image {path}: {exc}") from exc
+
+
+def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
+    """The top-left region of `img` whose height and width are multiples of `scale`."""
+    h, w = img.shape[:2]
+    return img[:h - h % scale, :w - w % scale]
+
+
+def load_pairs(dataset: Dataset, scale: int) -> Iterator[ImagePair]:
+    """(HR, LR) pairs of `dataset` at `scale`, read lazily in name order."""
+    lr_dir = dataset.lr_dir(scale)
+    lr_files = _index_lr(lr_dir, scale) if lr_dir is not None else {}
+    for path in list_images(dataset.hr_dir):
+        hr = read_image(path)
+        if lr_dir is None:
+            yield ImagePair(path.stem, modcrop(hr, scale), make_lr(hr, scale))
+            continue
+        if path.stem not in lr_files:
+            raise SrzooError(f"no LR input for {path.name} in {lr_dir} "
+                             f"(expected {path.stem}x{scale}.* or {path.stem}.*)")
+        yield _file_pair(path.stem, modcrop(hr, scale), lr_files[path.stem], scale)
+
+
+def _file_pair(name: str, hr: np.ndarray, lr_path: Path, scale: int) -> ImagePair:
+    """The pair with the LR file at `lr_path`, after checking it is exactly the HR size over `scale`."""
+    lr = read_image(lr_path)
+    if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
+        raise SrzooError(f"{lr_path} is {lr.shape[1]}x{lr.shape[0]}, but the HR image cropped to a multiple "
+                         f"of {scale} is {hr.shape[1]}x{hr.shape[0]}: not its x{scale} LR input")
+    return ImagePair(name, hr, lr)
+
+
+def _index_lr(lr_dir: Path, scale: int) -> dict[str, Path]:
+    """LR files by the HR stem they belong to (`<stem>x<s>.*` or `<stem>.*`)."""
+    index: dict[str, Path] = {}
+    suffix = f"x{scale}"
+    for path in list_images(lr_dir):
+        stem = path.stem
+        index.setdefault(stem[:-len(suffix)] if stem.lower().endswith(suffix) else stem, path)
+    return index
+
+
+def _find_subdir(root: Path, canonical: str) -> Path | None:
+    """The folder of `root` named as `canonical` or one of its aliases, in any letter case."""
+    if not root.is_dir():
+        return None
+    names = {alias for alias, target in _ALIASES.items() if target == canonical}
+    return next((p for p in sorted(root.iterdir()) if p.is_dir() and p.name.lower() in names), None)

@@ -1,0 +1,257 @@
+"""Benchmark evaluation: run networks over (HR, LR) pairs and score them with the community protocol.
+
+The protocol (`protocol()` describes it in words, for the output) is BasicSR's / the MATLAB scripts':
+HR cropped to a multiple of the scale; output clamped and rounded to uint8; PSNR and SSIM on the Y
+channel of MATLAB's rgb2ycbcr with `scale` pixels cropped from each border; mean over images.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from srzoo.datasets import Dataset, ImagePair, load_pairs
+from srzoo.errors import SrzooError
+from srzoo.fsutil import atomic_path
+from srzoo.imagefile import Network
+from srzoo.manifest import DATASETS, Scores, load_manifest, parse_manifest
+from srzoo.metrics import evaluate_pair
+
+__all__ = ["ImageScore", "Job", "SetResult", "batches", "evaluate", "on_uint8", "protocol", "update_manifest"]
+
+# Largest batch of same-size LR images run together (in LR pixels, and in images).
+BATCH_PIXELS = 1 << 16
+BATCH_IMAGES = 16
+
+Upscale = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def protocol(inference: str) -> dict[str, str]:
+    """What was measured, in words; `inference` says how the network was run."""
+    return {
+        "hr": "cropped (top-left) to a multiple of the scale",
+        "lr": "'files': the dataset's LR_bicubic/X<s> images (or --lr); 'generated': made from the cropped "
+              "HR by MATLAB-compatible bicubic imresize (srzoo.imresize.make_lr, uint8 like MATLAB)",
+        "inference": inference,
+        "output": "clamped to [0, 1], x255, rounded to uint8",
+        "channel": "Y of MATLAB rgb2ycbcr (BT.601, range 16-235), unrounded",
+        "border": "scale pixels cropped from each side",
+        "psnr": "10 log10(255^2 / MSE)",
+        "ssim": "Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, data range 255, "
+                "mean over the valid region",
+        "mean": "over images",
+    }
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """PSNR (dB) and SSIM of one image."""
+
+    name: str
+    psnr: float
+    ssim: float
+
+
+@dataclass
+class SetResult:
+    """The scores of one model at one scale on one dataset."""
+
+    model: str
+    scale: int
+    dataset: str
+    lr: str
+    paper: tuple[float, float] | None = None
+    per_image: list[ImageScore] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def images(self) -> int:
+        return len(self.per_image)
+
+    @property
+    def psnr(self) -> float:
+        return float(np.mean([s.psnr for s in self.per_image]))
+
+    @property
+    def ssim(self) -> float:
+        return float(np.mean([s.ssim for s in self.per_image]))
+
+    @property
+    def delta_psnr(self) -> float | None:
+        """Measured minus published PSNR, or None without a published number."""
+        return None if self.paper is None else self.psnr - self.paper[0]
+
+    def record(self, per_image: bool = False) -> dict[str, Any]:
+        """The JSON record of this result (`per_image` adds every image's numbers)."""
+        data: dict[str, Any] = {
+            "model": self.model, "scale": self.scale, "dataset": self.dataset, "images": self.images,
+            "psnr": self.psnr, "ssim": self.ssim,
+            "paper_psnr": self.paper[0] if self.paper else None,
+            "paper_ssim": self.paper[1] if self.paper else None,
+            "delta_psnr": self.delta_psnr, "lr": self.lr, "seconds": round(self.seconds, 3),
+        }
+        if per_image:
+            data["per_image"] = [{"image": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in self.per_image]
+        return data
+
+
+@dataclass
+class Job:
+    """One network to evaluate: its name for the results, its upscaler, and its published numbers."""
+
+    model: str
+    upscale: Upscale
+    paper: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def on_uint8(network: Network, device: torch.device | str = "cpu", fallback: Network | None = None) -> Upscale:
+    """Wrap a float network (B, 3, h, w) in [0, 1] -> (B, 3, sh, sw) to take and give uint8 RGB images.
+
+    The batch is a list of same-size (h, w, 3) arrays; the output is clamped, x255 and rounded. When
+    a batch does not fit in memory its images are run one at a time, and an image that still does not
+    fit goes through `fallback` (a tiled upscaler), or raises an error that suggests --tile.
+    """
+    def run(lrs: list[np.ndarray], net: Network) -> list[np.ndarray]:
+        batch = torch.from_numpy(np.stack(lrs)).to(device).permute(0, 3, 1, 2).float().div_(255)
+        with torch.inference_mode():
+            out = net(batch).float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+        return list(out.permute(0, 2, 3, 1).cpu().numpy())
+
+    def upscale(lrs: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            return run(lrs, network)
+        except RuntimeError as exc:
+            if not _out_of_memory(exc):
+                raise
+        if len(lrs) > 1:
+            return [sr for lr in lrs for sr in upscale([lr])]
+        if fallback is None:
+            h, w = lrs[0].shape[:2]
+            raise SrzooError(f"a {w}x{h} LR image does not fit in memory on {device}; use --tile N")
+        return run(lrs, fallback)
+
+    return upscale
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    """Whether `exc` is PyTorch running out of (GPU or CPU) memory."""
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
+
+
+def batches(pairs: Iterable[ImagePair], max_pixels: int = BATCH_PIXELS,
+            max_images: int = BATCH_IMAGES) -> Iterator[list[ImagePair]]:
+    """Group pairs whose LR images have the same size, up to `max_pixels` LR pixels per batch.
+
+    Only a bounded number of images is held back waiting for a partner of the same size.
+    """
+    pending: dict[tuple[int, ...], list[ImagePair]] = {}
+    for pair in pairs:
+        group = pending.setdefault(pair.lr.shape, [])
+        group.append(pair)
+        if len(group) >= _batch_size(pair.lr.shape, max_pixels, max_images):
+            yield pending.pop(pair.lr.shape)
+        elif sum(map(len, pending.values())) > max_images:
+            yield pending.pop(max(pending, key=lambda k: len(pending[k])))
+    yield from pending.values()
+
+
+def _batch_size(shape: tuple[int, ...], max_pixels: int, max_images: int) -> int:
+    return max(1, min(max_images, max_pixels // (shape[0] * shape[1])))
+
+
+def evaluate(jobs: list[Job], dataset: Dataset, scale: int, save_dir: Path | None = None) -> list[SetResult]:
+    """Every job's scores on `dataset` at `scale`; each image is read (and its LR made) only once."""
+    results = [SetResult(job.model, scale, dataset.name, dataset.lr_source(scale), job.paper.get(dataset.name))
+               for job in jobs]
+    for batch in batches(load_pairs(dataset, scale)):
+        for job, result in zip(jobs, results):
+            start = time.perf_counter()
+            srs = job.upscale([pair.lr for pair in batch])
+            result.per_image += [_score(pair, sr, scale) for pair, sr in zip(batch, srs)]
+            result.seconds += time.perf_counter() - start
+            if save_dir is not None:
+                _save(save_dir / f"{job.model}_x{scale}" / dataset.name, batch, srs)
+    for result in results:
+        result.per_image.sort(key=lambda s: s.name)
+    return results
+
+
+def _score(pair: ImagePair, sr: np.ndarray, scale: int) -> ImageScore:
+    return ImageScore(pair.name, *evaluate_pair(sr, pair.hr, scale))
+
+
+def _save(folder: Path, batch: list[ImagePair], srs: list[np.ndarray]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for pair, sr in zip(batch, srs):
+        Image.fromarray(sr).save(folder / f"{pair.name}.png")
+
+
+def update_manifest(results: list[SetResult], path: Path) -> list[str]:
+    """Merge the results into their entries' `measured` tables in the manifest at `path`.
+
+    Only each entry's `measured = {...}` line changes (or is added), so the file keeps its layout and
+    comments; the new text is validated before it atomically replaces the file. Returns the labels
+    of the entries written.
+    """
+    path = Path(path).resolve()  # the packaged zoo.toml may be a symlink: replace its target
+    entries = {(e.name, e.scale): e for e in load_manifest(path)}
+    scores: dict[tuple[str, int], Scores] = {}
+    for result in results:
+        scores.setdefault((result.model, result.scale), {})[result.dataset] = (result.psnr, result.ssim)
+    text = path.read_text(encoding="utf-8")
+    for key, new in scores.items():
+        entry = entries.get(key)
+        if entry is None or not entry.available:
+            raise SrzooError(f"{path}: no entry with weights for {key[0]} x{key[1]}; nothing was written")
+        text = _set_measured(text, key, _measured_line({**entry.measured, **new}))
+    parse_manifest(tomllib.loads(text), str(path))
+    mode = path.stat().st_mode & 0o777
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(mode)
+    return [entries[key].label for key in scores]
+
+
+def _measured_line(scores: Scores) -> str:
+    cells = ", ".join(f"{name} = [{scores[name][0]:.3f}, {scores[name][1]:.4f}]"
+                      for name in DATASETS if name in scores)
+    return f"measured = {{ {cells} }}"
+
+
+_BLOCK = "[[models]]"
+_KEY = re.compile(r"^(\w+)\s*=\s*(.*)$")
+
+
+def _set_measured(text: str, key: tuple[str, int], line: str) -> str:
+    """`text` with the `measured` line of entry `key` = (name, scale) replaced by `line` (or added).
+
+    A new line goes after the entry's `paper` / `paper_note` lines, else after its last key.
+    """
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, raw in enumerate(lines) if raw.strip() == _BLOCK] + [len(lines)]
+    for start, end in zip(starts, starts[1:]):
+        keys = {m[1]: (i, m[2]) for i in range(start + 1, end) if (m := _KEY.match(lines[i].strip()))}
+        if (_plain(keys, "name"), _plain(keys, "scale")) != (key[0], str(key[1])):
+            continue
+        if "measured" in keys:
+            lines[keys["measured"][0]] = line + "\n"
+            return "".join(lines)
+        after = max((keys[k][0] for k in ("paper", "paper_note") if k in keys),
+                    default=max(i for i, _ in keys.values()))
+        lines[after] = lines[after].rstrip("\r\n") + "\n"
+        lines.insert(after + 1, line + "\n")
+        return "".join(lines)
+    raise SrzooError(f"no [[models]] entry for {key[0]} x{key[1]} in the manifest")
+
+
+def _plain(keys: dict[str, tuple[int, str]], name: str) -> str | None:
+    """A simple value (string or number) as written in the entry, unquoted, without a comment."""
+    return keys[name][1].split("#")[0].strip().strip('"') if name in keys else None
