@@ -1,0 +1,79 @@
+"""Throughput measurements: srzoo's inference paths against a plain fp32 forward, side by side."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from srzoo.inference import Upscaler, pick_device
+from srzoo.models import build_model, get_family
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One measured setting. `mpx_per_s` counts output megapixels; `ratio` is against `baseline`."""
+
+    model: str
+    scale: int
+    device: str
+    precision: str
+    tile: str
+    seconds: float
+    mpx_per_s: float
+    ratio_to_plain_fp32: float
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def time_call(fn: Callable[[], object], repeat: int, warmup: int, device: torch.device) -> float:
+    """Median wall time of `fn` over `repeat` runs after `warmup` runs (CUDA synchronised)."""
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def bench_model(name: str, scale: int, size: tuple[int, int], device: str, precisions: list[str],
+                tiles: list[str], repeat: int, warmup: int) -> list[BenchResult]:
+    """Measure the plain fp32 forward, then every precision x tile setting of the Upscaler.
+
+    Random weights: throughput does not depend on the weights' values.
+    """
+    family = get_family(name)
+    torch.manual_seed(0)
+    model = build_model(family.name, scale).eval()
+    dev = pick_device(device)
+    image = torch.rand(1, 3, *size)
+    out_mpx = size[0] * size[1] * scale * scale / 1e6
+
+    plain = model.to(dev)
+    lr = image.to(dev)
+
+    @torch.inference_mode()
+    def plain_forward() -> None:
+        plain(lr).cpu()
+
+    base = time_call(plain_forward, repeat, warmup, dev)
+    results = [BenchResult(family.name, scale, str(dev), "fp32", "plain forward", base, out_mpx / base, 1.0)]
+    for precision in precisions:
+        for tile in tiles:
+            upscaler = Upscaler(model, family, scale, device=device, precision=precision,
+                                tile="auto" if tile == "auto" else int(tile))
+            seconds = time_call(lambda u=upscaler: u.quantised(image), repeat, warmup, dev)
+            results.append(BenchResult(family.name, scale, str(dev), precision, tile, seconds,
+                                       out_mpx / seconds, base / seconds))
+    return results

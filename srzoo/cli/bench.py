@@ -1,0 +1,53 @@
+"""`srzoo bench`: megapixels per second per model x precision x tile on this device."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from srzoo.bench import BenchResult, bench_model
+from srzoo.cli.app import app
+from srzoo.errors import UsageError
+from srzoo.models import list_families
+
+
+@app.command("bench")
+def bench_command(
+    models: list[str] = typer.Option([], "--model", "-m", help="Models to measure (default: all)."),
+    scale: int = typer.Option(4, "--scale", "-s"),
+    size: str = typer.Option("256x256", "--size", help="LR input size, HxW."),
+    device: str = typer.Option("auto", "--device"),
+    precisions: list[str] = typer.Option(["auto", "fp32"], "--precision", "-p",
+                                         help="Precisions to measure (auto, fp32, fp16, bf16)."),
+    tiles: list[str] = typer.Option(["auto", "128"], "--tile", "-t",
+                                    help="Tile settings to measure (auto, 0 = whole image, N px)."),
+    repeat: int = typer.Option(3, "--repeat", min=1),
+    warmup: int = typer.Option(1, "--warmup", min=0),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Measure throughput, with srzoo's path side by side with a plain fp32 forward of each model.
+
+    `srzoo`'s path is the Upscaler (tiling, precision, uint8 on the device) as `upscale` runs it;
+    the ratio column is its speed divided by the plain whole-image fp32 forward's, same run.
+    """
+    try:
+        height, width = (int(v) for v in size.lower().split("x"))
+    except ValueError as exc:
+        raise UsageError(f"--size must look like 256x256, not {size!r}") from exc
+    names = models or [f.name for f in list_families()]
+    results: list[BenchResult] = []
+    for name in names:
+        results += bench_model(name, scale, (height, width), device, precisions, tiles, repeat, warmup)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    table = Table(title=f"srzoo bench: x{scale}, LR {height}x{width}, output megapixels per second")
+    for column in ("model", "device", "precision", "tile", "s / image", "MP/s", "vs plain fp32"):
+        table.add_column(column, justify="right" if column[0] in "sMv" else "left")
+    for r in results:
+        table.add_row(r.model, r.device, r.precision, r.tile, f"{r.seconds:.3f}", f"{r.mpx_per_s:.3f}",
+                      f"{r.ratio_to_plain_fp32:.2f}x")
+    Console().print(table)

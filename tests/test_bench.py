@@ -1,0 +1,31 @@
+"""`srzoo bench` measures every requested setting next to the plain fp32 forward."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from srzoo.cli.app import main
+
+
+def test_bench_json_lists_baseline_and_settings(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "-m", "lkdn", "-m", "aidn", "-s", "2", "--size", "20x24", "--repeat", "1",
+              "--warmup", "0", "-p", "fp32", "-t", "auto", "-t", "16", "--json"])
+    assert exit_info.value.code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["model"], r["tile"]) for r in rows] == [
+        ("lkdn", "plain forward"), ("lkdn", "auto"), ("lkdn", "16"),
+        ("aidn", "plain forward"), ("aidn", "auto"), ("aidn", "16")]
+    for row in rows:
+        assert row["mpx_per_s"] > 0 and row["seconds"] > 0 and row["device"] == "cpu"
+        assert row["mpx_per_s"] == pytest.approx(20 * 24 * 4 / 1e6 / row["seconds"])
+    assert all(r["ratio_to_plain_fp32"] == 1.0 for r in rows if r["tile"] == "plain forward")
+
+
+def test_bench_rejects_bad_size(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--size", "big"])
+    assert exit_info.value.code == 2
+    assert "--size" in capsys.readouterr().err
