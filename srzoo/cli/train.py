@@ -1,0 +1,200 @@
+"""`srzoo train` (a family's paper recipe, resumable, DDP under torchrun) and `srzoo export`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import typer
+
+from srzoo.cli.app import app, err_console
+from srzoo.datasets import find_dataset
+from srzoo.errors import SrzooError, UsageError
+from srzoo.models import get_family
+from srzoo.paths import data_root
+from srzoo.train.checkpoint import checkpoints, load_checkpoint
+from srzoo.train.config import Runtime, TrainConfig
+from srzoo.train.export import export
+from srzoo.train.loop import train
+from srzoo.train.recipes import recipe_for
+
+_PER_STAGE = " One value, or one per stage separated by commas."
+
+
+@app.command("train")
+def train_command(
+    model: str | None = typer.Argument(None, help="Family: alkdn, lkdn, lkdn-s, aidn, ddistill (optional with "
+                                                  "--resume)."),
+    scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor."),
+    data: list[Path] | None = typer.Option(None, "--data", help="Folder of HR images, searched recursively; "
+                                                                "folders named like LR_bicubic are skipped "
+                                                                "(repeatable)."),
+    lr_dir: Path | None = typer.Option(None, "--lr-dir", help="Read LR images (<stem>x<s>.* or <stem>.*, flat or "
+                                                              "under X<s>/) instead of making them by MATLAB "
+                                                              "bicubic."),
+    subimages: Path | None = typer.Option(None, "--subimages", help="Cut the HR images into 480-pixel PNG "
+                                                                    "sub-images in this folder (once) and train "
+                                                                    "on those: faster decoding."),
+    val: str | None = typer.Option(None, "--val", help="Validation set: a benchmark name under the data root, "
+                                                       "or a folder; 'none' for none (default: Set5 if found)."),
+    val_every: int | None = typer.Option(None, "--val-every", min=1, help="Validate every N iterations [5000]."),
+    checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", min=1,
+                                                help="Checkpoint every N iterations [5000]."),
+    log_every: int | None = typer.Option(None, "--log-every", min=1, help="Log a row every N iterations [100]."),
+    keep_checkpoints: int | None = typer.Option(None, "--keep-checkpoints", min=0,
+                                                help="Keep the N latest checkpoints, 0 for all [3]."),
+    iters: str | None = typer.Option(None, "--iters", help="Iterations: the total (split across stages in "
+                                                           "the recipe's proportions), or one per stage."),
+    batch_size: str | None = typer.Option(None, "--batch-size", help="Global batch size." + _PER_STAGE),
+    patch_size: str | None = typer.Option(None, "--patch-size", help="LR patch size in pixels." + _PER_STAGE),
+    lr: str | None = typer.Option(None, "--lr", help="Learning rate." + _PER_STAGE),
+    loss: str | None = typer.Option(None, "--loss", help="l1 or l2." + _PER_STAGE),
+    form: str | None = typer.Option(None, "--form", help="training or inference form of the network."),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="adam or adan."),
+    betas: str | None = typer.Option(None, "--betas", help="Optimizer betas, comma-separated (2 for Adam, "
+                                                           "3 for Adan)."),
+    weight_decay: float | None = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay."),
+    schedule: str | None = typer.Option(None, "--schedule", help="constant, cosine or step."),
+    min_lr: float | None = typer.Option(None, "--min-lr", min=0.0, help="Cosine schedule floor."),
+    step_iters: int | None = typer.Option(None, "--step-iters", min=1, help="Step schedule: iterations per step."),
+    gamma: float | None = typer.Option(None, "--gamma", min=0.0, help="Step schedule: factor per step."),
+    ema: float | None = typer.Option(None, "--ema", help="EMA decay, 0 for no EMA."),
+    grad_clip: float | None = typer.Option(None, "--grad-clip", min=0.0, help="Max gradient norm, 0 for none."),
+    augment: str | None = typer.Option(None, "--augment", help="none, flips, or dihedral (flips and "
+                                                               "90/180/270 rotations)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the initial weights and of the data [0]."),
+    init: str | None = typer.Option(None, "--init", help="Start from weights: a file or a zoo entry (lkdn:x4); "
+                                                         "every tensor whose name and shape fit is loaded."),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="Run folder: checkpoints/ and log.csv "
+                                                                "[runs/<model>_x<scale>]."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue from a checkpoint, or a run folder's "
+                                                              "latest; options given override its settings."),
+    stop_after: int | None = typer.Option(None, "--stop-after", min=1, help="Stop with a checkpoint after this "
+                                                                            "iteration (e.g. a job's time limit)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Exported weights file [<weights dir>/<run>_<N>it"
+                                                              ".safetensors]."),
+    workers: int = typer.Option(4, "--workers", min=0, help="DataLoader worker processes."),
+    cache_images: bool = typer.Option(False, "--cache-images", help="Keep decoded training images in memory."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, "
+                                                              "bf16 or fp16."),
+    channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last",
+                                              help="channels_last memory format [on CUDA]."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the network."),
+    deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic algorithms only."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+) -> None:
+    """Train a network with its paper's recipe; exports inference weights and prints the zoo entry."""
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise UsageError(f"--precision {precision!r}: choose auto, fp32, bf16 or fp16")
+    if lr_dir is not None and subimages is not None:
+        raise UsageError("--lr-dir and --subimages cannot be combined")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    recipe_changes = _recipe_changes(iters=iters, batch_size=batch_size, patch_size=patch_size, lr=lr, loss=loss,
+                                     form=form, optimizer=optimizer, betas=betas, weight_decay=weight_decay,
+                                     schedule=schedule, min_lr=min_lr, step_iters=step_iters, gamma=gamma,
+                                     ema=ema, grad_clip=grad_clip, augment=augment)
+    settings = _given(data=tuple(map(str, data)) if data else None, lr_dir=_text(lr_dir),
+                      subimages=_text(subimages), val_every=val_every, checkpoint_every=checkpoint_every,
+                      log_every=log_every, keep_checkpoints=keep_checkpoints, seed=seed, init=init,
+                      run_dir=_text(run_dir))
+    if val is not None:
+        settings["val"] = None if val.lower() == "none" else val
+    state = load_checkpoint(resume) if resume is not None else None
+    if state is not None:
+        config = _resumed(TrainConfig.from_dict(state["config"]), model, scale, recipe_changes, settings)
+    else:
+        config = _new(model, scale, recipe_changes, settings)
+    runtime = Runtime(device=device, precision=precision, channels_last=channels_last, compile=compile_model,
+                      deterministic=deterministic, workers=workers, cache_images=cache_images,
+                      stop_after=stop_after)
+    outcome = train(config, runtime, state, err_console)
+    if outcome.finished and outcome.checkpoint is not None:
+        _export(outcome.checkpoint, out)
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint, or a run folder (its latest)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output file [<weights dir>/<run>_<N>it"
+                                                              ".safetensors]."),
+    use_ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA weights when the run kept them."),
+) -> None:
+    """Write a checkpoint's network (inference form, folded) as safetensors and print its zoo entry."""
+    _export(checkpoint, out, use_ema)
+
+
+def _export(checkpoint: Path, out: Path | None, use_ema: bool = True) -> None:
+    result = export(load_checkpoint(checkpoint), out, use_ema)
+    err_console.print(f"exported {result.params:,} parameters (inference form) -> {result.path}", highlight=False)
+    typer.echo(f"# zoo.toml entry for {result.path.name}\n{result.entry}", nl=False)
+
+
+def _new(model: str | None, scale: int | None, recipe_changes: dict[str, Any], settings: dict[str, Any]
+         ) -> TrainConfig:
+    if model is None or scale is None or "data" not in settings:
+        raise UsageError("give MODEL, --scale and --data (or --resume CHECKPOINT)")
+    family = get_family(model)
+    recipe = recipe_for(family.name, scale).override(**recipe_changes)
+    settings.setdefault("run_dir", str(Path("runs") / f"{family.name}_x{scale}"))
+    if checkpoints(Path(settings["run_dir"])):
+        raise UsageError(f"{settings['run_dir']} already holds checkpoints: continue with --resume "
+                         f"{settings['run_dir']}, or choose another --run-dir")
+    if "val" not in settings:
+        settings["val"] = _default_val()
+    return TrainConfig(family=family.name, scale=scale, recipe=recipe, **settings)
+
+
+def _resumed(config: TrainConfig, model: str | None, scale: int | None, recipe_changes: dict[str, Any],
+             settings: dict[str, Any]) -> TrainConfig:
+    if model is not None and get_family(model).name != config.family:
+        raise UsageError(f"the checkpoint trains {config.family}, not {model}")
+    if scale is not None and scale != config.scale:
+        raise UsageError(f"the checkpoint trains x{config.scale}, not x{scale}")
+    return replace(config, recipe=config.recipe.override(**recipe_changes), **settings)
+
+
+def _default_val() -> str | None:
+    try:
+        find_dataset("Set5", data_root())
+    except SrzooError:
+        err_console.print(f"no Set5 under {data_root()}: training without validation (see --val)")
+        return None
+    return "Set5"
+
+
+def _recipe_changes(**options: str | float | int | None) -> dict[str, Any]:
+    """Recipe fields from the CLI options that were given (lists for per-stage fields)."""
+    kinds = {"iters": _count, "batch_size": _count, "patch_size": _count, "lr": float, "loss": str}
+    changes = _given(**options)
+    for name, kind in kinds.items():
+        if name in changes:
+            changes[name] = [_parse(kind, name, v) for v in str(changes[name]).split(",")]
+    if "betas" in changes:
+        changes["betas"] = tuple(_parse(float, "betas", v) for v in str(changes["betas"]).split(","))
+    return changes
+
+
+def _count(text: str) -> int:
+    value = float(text)
+    if not value.is_integer():
+        raise ValueError(text)
+    return int(value)
+
+
+def _parse(kind: Any, name: str, text: str) -> Any:
+    try:
+        return kind(text.strip())
+    except ValueError as exc:
+        raise UsageError(f"--{name.replace('_', '-')}: cannot read {text!r}") from exc
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)

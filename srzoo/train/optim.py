@@ -1,0 +1,45 @@
+"""Optimizer, loss and EMA of a recipe (the LR schedule is `Recipe.lr_at`, a pure function)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from srzoo.errors import SrzooError
+from srzoo.train.recipes import Recipe, Stage
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_LOSSES: dict[str, LossFn] = {"l1": F.l1_loss, "l2": F.mse_loss}
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe, stage: Stage) -> torch.optim.Optimizer:
+    """A fresh optimizer for one stage (Adam from torch, Adan from pytorch-optimizer)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=stage.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+    try:
+        from pytorch_optimizer import Adan  # noqa: PLC0415  optional dependency: srzoo[train]
+    except ImportError as exc:
+        raise SrzooError("the Adan optimizer needs pytorch-optimizer: pip install 'srzoo[train]'") from exc
+    return Adan(params, lr=stage.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+
+
+def loss_function(name: str) -> LossFn:
+    """L1 or L2 (mean squared error) on pixels in [0, 1]."""
+    return _LOSSES[name]
+
+
+def make_ema(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of `model`'s parameters and buffers (None when `decay` is 0).
+
+    It starts as a copy; every `update_parameters(model)` then does ema = decay·ema + (1-decay)·model.
+    """
+    if decay <= 0:
+        return None
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    ema.update_parameters(model)  # the first update copies, so the next one already averages
+    return ema
