@@ -1,0 +1,222 @@
+"""The inference engine: tiled vs whole-image runs for every family, image-global statistics,
+self-ensemble invariants, small-input padding, the float32 retry, and the out-of-memory fallback.
+
+Random weights throughout (the behaviour does not depend on training); conftest runs torch on
+one thread.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srzoo.errors import SrzooError, UsageError
+from srzoo.inference import DIHEDRAL, Upscaler, _inverse, _transform
+from srzoo.models import build_model, get_family, list_families
+from srzoo.models.layers import ChannelMoments
+
+FAMILY_FORMS = [(f.name, form) for f in list_families() for form in f.forms]
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = (a.double() - b.double()).pow(2).mean().item()
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def _random_model(name: str, form: str, scale: int = 2) -> nn.Module:
+    torch.manual_seed(0)
+    return build_model(name, scale, form).eval()
+
+
+class Nearest(nn.Module):
+    """x2 nearest-neighbour upsampling: equivariant under flips and rotations, purely local."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+class GlobalGain(nn.Module):
+    """Output = nearest x2 of x * (mean + std) of x over the whole image: the statistics are of
+    the network input itself, so a tiled run with the whole-image statistics pass is exact."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moments = ChannelMoments(with_std=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self.moments(x)
+        return F.interpolate(x * (mean + std), scale_factor=2, mode="nearest")
+
+
+@pytest.mark.parametrize("name,form", FAMILY_FORMS, ids=[f"{n}-{f}" for n, f in FAMILY_FORMS])
+def test_tiled_matches_whole_image(name: str, form: str) -> None:
+    """Local families: uint8-identical, float32 up to rounding (vectorised kernels round the last
+    columns of a map differently by its width). Global ones: >= 50 dB with the default overlap."""
+    family = get_family(name)
+    model = _random_model(name, form)
+    torch.manual_seed(1)
+    if family.locality == "local":  # wider than two receptive fields, so the tiles really differ
+        image, tile = torch.rand(1, 3, 24, 300), 100
+    else:
+        image, tile = torch.rand(1, 3, 60, 84), 24
+    whole = Upscaler(model, name, 2, device="cpu", tile=0)
+    tiled = Upscaler(model, name, 2, device="cpu", tile=tile)
+    totals: list[int] = []
+    result = tiled(image, on_tile=lambda done, total: totals.append(total))
+    reference = whole(image)
+    passes = 2 if tiled.moments[0] else 1
+    assert totals[-1] // passes >= 3, "the test must run several tiles"
+    assert result.shape == reference.shape == (1, 3, 2 * image.shape[-2], 2 * image.shape[-1])
+    if family.locality == "local":
+        assert (result - reference).abs().max() <= 1e-6
+        assert torch.equal(tiled.quantised(image), whole.quantised(image))
+    else:
+        assert _psnr(result, reference) >= 50
+
+
+def test_whole_image_statistics_make_global_pooling_exact() -> None:
+    """Tiles of a network that pools over its own input get the whole image's mean and std."""
+    model = GlobalGain()
+    torch.manual_seed(2)
+    image = torch.rand(2, 3, 50, 70)
+    reference = model(image)
+    tiled = Upscaler(model, "alkdn", 2, device="cpu", tile=16)
+    torch.testing.assert_close(tiled(image), reference.clamp(0, 1), atol=1e-6, rtol=0)
+    assert all(m.override is None for m in tiled.moments[0]), "overrides are reset after the run"
+    tiled.moments = [[] for _ in tiled.moments]  # no statistics pass: every tile pools locally
+    assert (tiled(image) - reference.clamp(0, 1)).abs().max() > 1e-3
+
+
+def test_tiles_align_to_the_esa_grid_for_global_families() -> None:
+    upscaler = Upscaler(Nearest(), "aidn", 2, device="cpu", tile=20)
+    tiles = upscaler._plan(64, 90, 20)
+    assert tiles is not None and len(tiles) > 1
+    assert all(t.rows.extent[0] % 6 == 0 and t.cols.extent[0] % 6 == 0 for t in tiles)
+
+
+def test_ensemble_of_an_equivariant_network_is_the_plain_result() -> None:
+    torch.manual_seed(3)
+    image = torch.rand(1, 3, 17, 23)
+    plain = Upscaler(Nearest(), "lkdn", 2, device="cpu", tile=0)(image)
+    ensemble = Upscaler(Nearest(), "lkdn", 2, device="cpu", tile=0, ensemble=True)(image)
+    torch.testing.assert_close(ensemble, plain, atol=1e-6, rtol=0)
+
+
+def test_ensemble_is_the_mean_of_the_eight_inverted_runs_and_is_equivariant() -> None:
+    model = _random_model("lkdn-s", "inference")
+    torch.manual_seed(4)
+    image = torch.rand(1, 3, 20, 28)
+    upscaler = Upscaler(model, "lkdn-s", 2, device="cpu", tile=0, ensemble=True)
+    result = upscaler(image)
+    with torch.no_grad():
+        manual = torch.stack([_inverse(model(_transform(image, f, k)), f, k) for f, k in DIHEDRAL]).mean(0)
+    torch.testing.assert_close(result, manual.clamp(0, 1), atol=1e-6, rtol=0)
+    for flip, turns in DIHEDRAL[1:]:
+        moved = upscaler(_transform(image, flip, turns))
+        torch.testing.assert_close(moved, _transform(result, flip, turns), atol=1e-5, rtol=0)
+
+
+def test_ensemble_and_tiling_together() -> None:
+    model = _random_model("lkdn-s", "inference")
+    torch.manual_seed(5)
+    image = torch.rand(1, 3, 16, 200)
+    whole = Upscaler(model, "lkdn-s", 2, device="cpu", tile=0, ensemble=True)(image)
+    tiled = Upscaler(model, "lkdn-s", 2, device="cpu", tile=60, ensemble=True)(image)
+    torch.testing.assert_close(tiled, whole, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["alkdn", "aidn", "ddistill"])
+def test_inputs_below_the_minimum_size_are_padded_and_cropped_back(name: str) -> None:
+    model = _random_model(name, "inference")
+    image = torch.rand(1, 3, 5, 9)
+    with pytest.raises(ValueError):
+        model(image)
+    out = Upscaler(model, name, 2, device="cpu", tile=0)(image)
+    assert out.shape == (1, 3, 10, 18)
+    size = get_family(name).min_input_size
+    padded = F.pad(image, (0, size - 9, 0, size - 5), mode="replicate")
+    with torch.no_grad():
+        expected = model(padded)[..., :10, :18].clamp(0, 1)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+
+
+class Fragile(nn.Module):
+    """Finite in float32, NaN in reduced precision (like an overflowing activation)."""
+
+    def __init__(self, nan_in_float32: bool = False) -> None:
+        super().__init__()
+        self.nan_in_float32 = nan_in_float32
+        self.calls: list[torch.dtype] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append(x.dtype)
+        y = F.interpolate(x, scale_factor=2, mode="nearest")
+        return y * math.nan if x.dtype != torch.float32 or self.nan_in_float32 else y
+
+
+def test_non_finite_reduced_precision_output_is_rerun_in_float32() -> None:
+    upscaler = Upscaler(Fragile(), "lkdn", 2, device="cpu", precision="bf16", tile=0)
+    image = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(upscaler(image), F.interpolate(image, scale_factor=2))
+    assert [net.calls for net, _ in upscaler.nets] == [[torch.bfloat16], [torch.float32]]
+
+
+def test_non_finite_float32_output_is_a_clear_error() -> None:
+    upscaler = Upscaler(Fragile(nan_in_float32=True), "lkdn", 2, device="cpu", tile=0)
+    with pytest.raises(SrzooError, match="non-finite output"):
+        upscaler(torch.rand(1, 3, 8, 8))
+
+
+class Tight(nn.Module):
+    """Raises PyTorch's CPU allocation error for inputs above `limit` pixels."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.sizes: list[tuple[int, int]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(tuple(x.shape[-2:]))
+        if x.shape[-2] * x.shape[-1] > self.limit:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def test_auto_tile_halves_on_out_of_memory_until_it_fits() -> None:
+    upscaler = Upscaler(Tight(limit=2500), "lkdn", 2, device="cpu", tile="auto")
+    image = torch.rand(1, 3, 64, 64)
+    torch.testing.assert_close(upscaler(image), F.interpolate(image, scale_factor=2))
+    net = upscaler.nets[0][0]
+    assert net.sizes[0] == (64, 64) and max(h * w for h, w in net.sizes[1:]) <= 2500
+
+
+def test_out_of_memory_with_a_fixed_tile_or_below_the_smallest_tile_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="can't allocate"):
+        Upscaler(Tight(limit=100), "lkdn", 2, device="cpu", tile=0)(torch.rand(1, 3, 64, 64))
+    with pytest.raises(SrzooError, match="out of memory on cpu even with"):
+        Upscaler(Tight(limit=100), "lkdn", 2, device="cpu", tile="auto")(torch.rand(1, 3, 64, 64))
+
+
+def test_training_form_is_folded_for_inference() -> None:
+    model = _random_model("lkdn-s", "training")
+    upscaler = Upscaler(model, "lkdn-s", 2, device="cpu", tile=0)
+    inference_keys = build_model("lkdn-s", 2, "inference").state_dict().keys()
+    assert upscaler.nets[0][0].state_dict().keys() == inference_keys
+    image = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(upscaler(image), model(image).clamp(0, 1), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"tile": -1}, "tile must be"),
+    ({"tile_overlap": -2}, "overlap must be"),
+    ({"precision": "fp8"}, "unknown precision"),
+    ({"device": "tpu"}, "unknown device"),
+])
+def test_bad_engine_options_are_usage_errors(options: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        Upscaler(Nearest(), "lkdn", 2, **{"device": "cpu", **options})
