@@ -5,8 +5,9 @@ Layout under the data root (`--data-root`, else `srzoo.paths.data_root()`):
     <root>/<Name>/HR/<image>.<ext>                      ground truth (any size, RGB or grey)
     <root>/<Name>/LR_bicubic/X<s>/<image>x<s>.<ext>     optional genuine MATLAB LR inputs
 
-When `LR_bicubic/X<s>` is absent, the LR input is made from the HR image with `srzoo.imresize.make_lr`
-(modcrop + MATLAB-compatible bicubic, bit-exact with the classic benchmark files).
+The LR inputs (`LrChoice`): "auto" reads `LR_bicubic/X<s>` where it exists and otherwise makes the
+LR from the HR image with `srzoo.imresize.make_lr`'s "basicsr" recipe; "basicsr" or "matlab" always
+make it with that recipe ("matlab" is bit-exact with the classic benchmark files).
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from PIL import Image
 
 from srzoo.errors import SrzooError, UsageError
 from srzoo.imagefile import IMAGE_SUFFIXES
-from srzoo.imresize import make_lr
+from srzoo.imresize import LR_RECIPES, LrRecipe, make_lr
 from srzoo.manifest import DATASETS
 
-__all__ = ["DATASETS", "Dataset", "ImagePair", "canonical_name", "find_dataset", "folder_dataset",
-           "list_images", "load_pairs", "modcrop", "read_image"]
+__all__ = ["DATASETS", "LR_CHOICES", "Dataset", "ImagePair", "LrChoice", "LrSource", "canonical_name",
+           "find_dataset", "folder_dataset", "list_images", "load_pairs", "modcrop", "read_image"]
 
-LrSource = Literal["files", "generated"]
+LrChoice = Literal["auto", "basicsr", "matlab"]
+LR_CHOICES: tuple[LrChoice, ...] = ("auto", *LR_RECIPES)
+LrSource = Literal["files", "basicsr", "matlab"]  # what an evaluation actually used
 
 _ALIASES = {"bsd100": "B100", **{name.lower(): name for name in DATASETS}}
 _HOW_TO_GET = {
@@ -55,9 +58,13 @@ class Dataset:
             return sub
         return self.lr_root if self.lr_flat else None
 
-    def lr_source(self, scale: int) -> LrSource:
-        """Whether the LR inputs at `scale` are files on disk or made by `make_lr` ("generated")."""
-        return "files" if self.lr_dir(scale) is not None else "generated"
+    def lr_source(self, scale: int, choice: LrChoice = "auto") -> LrSource:
+        """Where the LR inputs at `scale` come from: files on disk, or the `make_lr` recipe."""
+        if choice not in LR_CHOICES:
+            raise UsageError(f"unknown LR recipe {choice!r} (one of {', '.join(LR_CHOICES)})")
+        if choice != "auto":
+            return choice
+        return "files" if self.lr_dir(scale) is not None else "basicsr"
 
 
 @dataclass(frozen=True)
@@ -127,14 +134,16 @@ def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[:h - h % scale, :w - w % scale]
 
 
-def load_pairs(dataset: Dataset, scale: int) -> Iterator[ImagePair]:
+def load_pairs(dataset: Dataset, scale: int, choice: LrChoice = "auto") -> Iterator[ImagePair]:
     """(HR, LR) pairs of `dataset` at `scale`, read lazily in name order."""
-    lr_dir = dataset.lr_dir(scale)
+    source = dataset.lr_source(scale, choice)
+    lr_dir = dataset.lr_dir(scale) if source == "files" else None
     lr_files = _index_lr(lr_dir, scale) if lr_dir is not None else {}
     for path in list_images(dataset.hr_dir):
         hr = read_image(path)
         if lr_dir is None:
-            yield ImagePair(path.stem, modcrop(hr, scale), make_lr(hr, scale))
+            recipe: LrRecipe = "matlab" if source == "matlab" else "basicsr"
+            yield ImagePair(path.stem, modcrop(hr, scale), make_lr(hr, scale, recipe))
             continue
         if path.stem not in lr_files:
             raise SrzooError(f"no LR input for {path.name} in {lr_dir} "

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from srzoo.datasets import Dataset, ImagePair, load_pairs
+from srzoo.datasets import Dataset, ImagePair, LrChoice, load_pairs
 from srzoo.errors import SrzooError
 from srzoo.fsutil import atomic_path
 from srzoo.imagefile import Network
@@ -38,8 +38,11 @@ def protocol(inference: str) -> dict[str, str]:
     """What was measured, in words; `inference` says how the network was run."""
     return {
         "hr": "cropped (top-left) to a multiple of the scale",
-        "lr": "'files': the dataset's LR_bicubic/X<s> images (or --lr); 'generated': made from the cropped "
-              "HR by MATLAB-compatible bicubic imresize (srzoo.imresize.make_lr, uint8 like MATLAB)",
+        "lr": "'files': the dataset's LR_bicubic/X<s> images (or --lr); 'basicsr': made from the cropped HR "
+              "by MATLAB-compatible bicubic (Keys a=-0.5, antialiased) on floats in [0, 1] with mirrored "
+              "edges, rounded to uint8 once, as BasicSR prepares benchmarks; 'matlab': the same on uint8 "
+              "like older MATLAB releases (replicated edges, rounded after each pass: bit-exact with the "
+              "classic LR files)",
         "inference": inference,
         "output": "clamped to [0, 1], x255, rounded to uint8",
         "channel": "Y of MATLAB rgb2ycbcr (BT.601, range 16-235), unrounded",
@@ -167,11 +170,12 @@ def _batch_size(shape: tuple[int, ...], max_pixels: int, max_images: int) -> int
     return max(1, min(max_images, max_pixels // (shape[0] * shape[1])))
 
 
-def evaluate(jobs: list[Job], dataset: Dataset, scale: int, save_dir: Path | None = None) -> list[SetResult]:
+def evaluate(jobs: list[Job], dataset: Dataset, scale: int, save_dir: Path | None = None,
+             lr: LrChoice = "auto") -> list[SetResult]:
     """Every job's scores on `dataset` at `scale`; each image is read (and its LR made) only once."""
-    results = [SetResult(job.model, scale, dataset.name, dataset.lr_source(scale), job.paper.get(dataset.name))
-               for job in jobs]
-    for batch in batches(load_pairs(dataset, scale)):
+    source = dataset.lr_source(scale, lr)
+    results = [SetResult(job.model, scale, dataset.name, source, job.paper.get(dataset.name)) for job in jobs]
+    for batch in batches(load_pairs(dataset, scale, lr)):
         for job, result in zip(jobs, results):
             start = time.perf_counter()
             srs = job.upscale([pair.lr for pair in batch])

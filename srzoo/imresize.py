@@ -10,10 +10,14 @@ releases, which made the classic benchmark LR sets) or mirrored ("symmetric", ne
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
-__all__ = ["cubic", "imresize", "make_lr"]
+__all__ = ["LR_RECIPES", "LrRecipe", "cubic", "imresize", "make_lr"]
+
+LrRecipe = Literal["basicsr", "matlab"]
+LR_RECIPES: tuple[LrRecipe, ...] = ("basicsr", "matlab")
 
 _KERNEL_WIDTH = 4.0
 _BOUNDARIES = ("replicate", "symmetric")
@@ -65,11 +69,16 @@ def _resize_axis(img: np.ndarray, axis: int, out_length: int, scale: float,
     for k in range(ind.shape[1]):
         np.multiply(weights[:, k], src[ind[:, k]], out=term)
         out += term
-    if to_uint8:  # MATLAB: round half away from zero, saturate
-        rounded = np.floor(out)
-        rounded += (out - rounded) >= 0.5
-        out = np.clip(rounded, 0, 255).astype(np.uint8)
+    if to_uint8:
+        out = _to_uint8(out)
     return np.moveaxis(out, 0, axis)
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """MATLAB's conversion to uint8: round half away from zero, saturate."""
+    rounded = np.floor(values)
+    rounded += (values - rounded) >= 0.5
+    return np.clip(rounded, 0, 255).astype(np.uint8)
 
 
 def imresize(image: np.ndarray, scale: float | None = None,
@@ -105,9 +114,21 @@ def imresize(image: np.ndarray, scale: float | None = None,
     return np.ascontiguousarray(out)
 
 
-def make_lr(hr: np.ndarray, scale: int) -> np.ndarray:
-    """Benchmark LR input: modcrop `hr` (uint8) to a multiple of `scale`, then MATLAB bicubic 1/scale."""
+def make_lr(hr: np.ndarray, scale: int, recipe: LrRecipe = "basicsr") -> np.ndarray:
+    """Benchmark LR input (uint8): modcrop `hr` (uint8) to a multiple of `scale`, then bicubic 1/scale.
+
+    - "basicsr": resized as float in [0, 1] with mirrored edges (newer MATLAB releases, and the
+      Python port BasicSR uses), rounded to uint8 once at the end: the benchmark preparation of
+      BasicSR-based papers, which reproduces their published numbers best.
+    - "matlab": resized as uint8, the way the older MATLAB releases that made the classic LR files
+      did (edges replicated, rounded after each pass): bit-exact with those files.
+    """
     if hr.dtype != np.uint8:
         raise ValueError(f"make_lr expects a uint8 image, got {hr.dtype}")
+    if recipe not in LR_RECIPES:
+        raise ValueError(f"recipe must be one of {LR_RECIPES}, not {recipe!r}")
     h, w = hr.shape[:2]
-    return imresize(hr[:h - h % scale, :w - w % scale], 1 / scale)
+    hr = hr[:h - h % scale, :w - w % scale]
+    if recipe == "matlab":
+        return imresize(hr, 1 / scale)
+    return _to_uint8(imresize(hr / 255.0, 1 / scale, boundary="symmetric") * 255)

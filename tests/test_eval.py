@@ -103,17 +103,18 @@ def test_alias_folder_is_found(tmp_path: Path):
     assert dataset.name == "B100" and dataset.hr_dir == tmp_path / "bsd100" / "HR"
 
 
-def test_lr_is_generated_with_matlab_bicubic_when_absent(tmp_path: Path):
+@pytest.mark.parametrize("choice,recipe", [("auto", "basicsr"), ("basicsr", "basicsr"), ("matlab", "matlab")])
+def test_lr_is_made_by_bicubic_when_absent(tmp_path: Path, choice: str, recipe: str):
     hrs = _hr_folder(tmp_path / "Set14" / "HR")
     dataset = find_dataset("Set14", tmp_path)
-    assert dataset.lr_source(3) == "generated"
-    pairs = list(load_pairs(dataset, 3))
+    assert dataset.lr_source(3, choice) == recipe
+    pairs = list(load_pairs(dataset, 3, choice))
     assert [p.name for p in pairs] == sorted(hrs)
     for pair in pairs:
         hr = hrs[pair.name]
         h, w = hr.shape[0] // 3 * 3, hr.shape[1] // 3 * 3
         np.testing.assert_array_equal(pair.hr, hr[:h, :w])
-        np.testing.assert_array_equal(pair.lr, make_lr(hr, 3))
+        np.testing.assert_array_equal(pair.lr, make_lr(hr, 3, recipe))
 
 
 def test_genuine_lr_files_are_used_and_checked(tmp_path: Path):
@@ -122,9 +123,12 @@ def test_genuine_lr_files_are_used_and_checked(tmp_path: Path):
     lrs = {name: _image(lr_dir / f"{name}x2.png", (hr.shape[0] // 2, hr.shape[1] // 2), seed=10)
            for name, hr in hrs.items()}
     dataset = find_dataset("Set5", tmp_path)
-    assert dataset.lr_source(2) == "files" and dataset.lr_source(3) == "generated"
+    assert dataset.lr_source(2) == "files" and dataset.lr_source(3) == "basicsr"
     for pair in load_pairs(dataset, 2):
         np.testing.assert_array_equal(pair.lr, lrs[pair.name])
+    assert dataset.lr_source(2, "matlab") == "matlab"  # a recipe ignores the files
+    for pair in load_pairs(dataset, 2, "matlab"):
+        np.testing.assert_array_equal(pair.lr, make_lr(hrs[pair.name], 2, "matlab"))
     _image(lr_dir / "im0x2.png", (5, 5), seed=0)
     with pytest.raises(SrzooError, match="not its x2 LR input"):
         list(load_pairs(dataset, 2))
@@ -140,7 +144,7 @@ def test_folder_dataset_with_flat_lr_folder(tmp_path: Path):
     dataset = folder_dataset(tmp_path / "photos" / "HR", tmp_path / "small")
     assert dataset.name == "photos" and dataset.lr_source(2) == "files"
     assert len(list(load_pairs(dataset, 2))) == 3
-    assert folder_dataset(tmp_path / "photos" / "HR").lr_source(2) == "generated"
+    assert folder_dataset(tmp_path / "photos" / "HR").lr_source(2) == "basicsr"
 
 
 # --- evaluation -------------------------------------------------------------------------------------
@@ -197,7 +201,7 @@ def test_update_manifest_edits_only_the_measured_line(zoo: Path):
     assert update_manifest([first], manifest) == ["lkdn x2"]
     after = manifest.read_text(encoding="utf-8")
     assert after == before + "measured = { Set5 = [31.235, 0.8765] }\n"
-    second = SetResult("lkdn", 2, "Urban100", "generated")
+    second = SetResult("lkdn", 2, "Urban100", "basicsr")
     second.per_image = [ImageScore("a", 25.0, 0.75)]
     update_manifest([second], manifest)
     assert manifest.read_text(encoding="utf-8") == before + (
@@ -297,6 +301,8 @@ def test_update_manifest_from_the_command(zoo: Path, capsys: pytest.CaptureFixtu
     (("--json", "--markdown"), "cannot be combined"),
     (("--lr", "x"), "--lr needs --hr"),
     (("--dataset", "Set6"), "unknown dataset"),
+    (("--lr-recipe", "pil"), "--lr-recipe must be one of"),
+    (("--lr-recipe", "matlab", "--update-manifest"), "--update-manifest records"),
 ])
 def test_usage_errors_exit_2(zoo: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str):
     code, _, err = run_cli(capsys, *args)
@@ -305,9 +311,13 @@ def test_usage_errors_exit_2(zoo: Path, capsys: pytest.CaptureFixture[str], args
 
 # --- the official weights on the genuine Set5 ---------------------------------------------------------
 
+@pytest.mark.parametrize("recipe,lr,psnr,ssim", [("auto", "files", 32.395, 0.8980),
+                                                 ("basicsr", "basicsr", 32.389, 0.8979)])
 def test_official_lkdn_x4_on_set5(shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]):
-    """LKDN x4 on Set5 with the genuine MATLAB LR: 32.395 dB / 0.8980 (the paper: 32.39 / 0.8979)."""
+                                  capsys: pytest.CaptureFixture[str], recipe: str, lr: str, psnr: float,
+                                  ssim: float):
+    """LKDN x4 on Set5: 32.395 / 0.8980 with the genuine MATLAB LR files, 32.389 / 0.8979 with
+    BasicSR-style LR (the authors' README: 32.39 / 0.8979)."""
     datasets = shared_dir / "datasets"
     if not (datasets / "Set5" / "HR").is_dir():
         pytest.skip(f"Set5 not found under {datasets}")
@@ -315,9 +325,9 @@ def test_official_lkdn_x4_on_set5(shared_dir: Path, tmp_path: Path, monkeypatch:
     save_weights(tmp_path / "lkdn_x4.safetensors", state, metadata)
     monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(tmp_path))
     code, out, _ = run_cli(capsys, "-m", "lkdn", "-s", "4", "--dataset", "Set5", "--data-root", str(datasets),
-                           "--json")
+                           "--lr-recipe", recipe, "--json")
     assert code == 0
     [result] = json.loads(out)["results"]
-    assert (result["images"], result["lr"]) == (5, "files")
-    assert result["psnr"] == pytest.approx(32.395, abs=0.002)
-    assert result["ssim"] == pytest.approx(0.8980, abs=0.0002)
+    assert (result["images"], result["lr"]) == (5, lr)
+    assert result["psnr"] == pytest.approx(psnr, abs=0.001)
+    assert result["ssim"] == pytest.approx(ssim, abs=0.0001)

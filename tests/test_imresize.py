@@ -154,8 +154,21 @@ def test_symmetric_differs_from_replicate_only_near_edges() -> None:
 
 def test_make_lr_modcrops() -> None:
     hr = _rand((14, 11, 3), seed=6)
-    np.testing.assert_array_equal(make_lr(hr, 3), imresize(hr[:12, :9], 1 / 3))
+    np.testing.assert_array_equal(make_lr(hr, 3, "matlab"), imresize(hr[:12, :9], 1 / 3))
     assert make_lr(hr, 4).shape == (3, 2, 3)
+
+
+def test_basicsr_recipe_resizes_floats_with_mirrored_edges_and_rounds_once() -> None:
+    rng = np.random.default_rng(7)
+    hr = rng.integers(0, 256, size=(26, 31, 3), dtype=np.uint8)
+    lr = make_lr(hr, 2, "basicsr")
+    exact = imresize(hr[:26, :30] / 255.0, 0.5, boundary="symmetric") * 255
+    assert lr.dtype == np.uint8 and lr.shape == (13, 15, 3)
+    np.testing.assert_array_equal(lr, np.clip(np.floor(exact + 0.5), 0, 255))
+    matlab = make_lr(hr, 2, "matlab").astype(int)
+    interior = (slice(2, -2), slice(2, -2))  # away from the edges only the rounding differs
+    assert np.abs(lr.astype(int) - matlab)[interior].max() == 1
+    np.testing.assert_array_equal(make_lr(hr, 2), lr)  # the default recipe
 
 
 def test_bad_arguments() -> None:
@@ -168,6 +181,8 @@ def test_bad_arguments() -> None:
         imresize(img, 0.5, boundary="reflect")
     with pytest.raises(ValueError):
         make_lr(img, 2)
+    with pytest.raises(ValueError):
+        make_lr(np.zeros((4, 4), np.uint8), 2, "pil")
 
 
 def _shared() -> Path:
@@ -192,4 +207,4 @@ def test_genuine_matlab_lr_files(dataset: str, scale: int) -> None:
         name = f.name[: -len(f"x{scale}.webp")]
         hr = np.asarray(pil.open(root / "HR" / f"{name}.webp").convert("RGB"))
         lr = np.asarray(pil.open(f).convert("RGB"))
-        np.testing.assert_array_equal(make_lr(hr, scale), lr, err_msg=f.name)
+        np.testing.assert_array_equal(make_lr(hr, scale, "matlab"), lr, err_msg=f.name)

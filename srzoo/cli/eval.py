@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 import typer
@@ -14,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from srzoo.cli.app import app, err_console
-from srzoo.datasets import DATASETS, Dataset, canonical_name, find_dataset, folder_dataset
+from srzoo.datasets import DATASETS, LR_CHOICES, Dataset, LrChoice, canonical_name, find_dataset, folder_dataset
 from srzoo.errors import SrzooError, UsageError
 from srzoo.evaluate import Job, SetResult, Upscale, evaluate, on_uint8, protocol, update_manifest
+from srzoo.inference import Upscaler, pick_device
 from srzoo.manifest import ZooEntry, load_manifest, manifest_path
 from srzoo.models import SCALES, get_family
 from srzoo.paths import data_root
@@ -35,13 +37,17 @@ def eval_command(
                                                               "else the user data dir)."),
     hr: Path | None = typer.Option(None, "--hr", help="Evaluate on any folder of HR images."),
     lr: Path | None = typer.Option(None, "--lr", help="Folder of LR inputs for --hr (flat, or X<s>/ "
-                                                      "subfolders); default: made by MATLAB bicubic."),
+                                                      "subfolders); default: made by bicubic."),
+    lr_recipe: str = typer.Option("auto", "--lr-recipe", help="LR inputs: auto (LR_bicubic files where "
+                                  "present, else basicsr), basicsr (made from HR as floats, mirrored edges, "
+                                  "rounded once) or matlab (made on uint8 like older MATLAB, bit-exact with "
+                                  "the classic LR files)."),
     weights: Path | None = typer.Option(None, "--weights", help="Local safetensors file instead of the "
                                                                 "zoo's (one model and scale)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="x8 self-ensemble (flips and rotations)."),
     tile: int | None = typer.Option(None, "--tile", min=1, help="Run in LR tiles of N pixels (default: whole "
                                                          "images, the reference protocol)."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     save_images: Path | None = typer.Option(None, "--save-images", help="Write the SR images (PNG) here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a paper-style markdown table."),
@@ -54,15 +60,18 @@ def eval_command(
     """Measure PSNR/SSIM (Y channel, MATLAB protocol) and compare with the published numbers."""
     if as_json and markdown:
         raise UsageError("--json and --markdown cannot be combined")
-    if update and (weights or hr or ensemble or tile):
+    if lr_recipe not in LR_CHOICES:
+        raise UsageError(f"--lr-recipe must be one of {', '.join(LR_CHOICES)}, not {lr_recipe!r}")
+    if update and (weights or hr or ensemble or tile or lr_recipe != "auto"):
         raise UsageError("--update-manifest records the reference protocol for the zoo's own weights: "
-                         "it cannot be combined with --weights, --hr, --ensemble or --tile")
+                         "it cannot be combined with --weights, --hr, --ensemble, --tile or --lr-recipe")
     entries = select_entries(models or [], scales or [], all_entries, weights)
     datasets = select_datasets(dataset_names or [], root, hr, lr)
-    target = _device(device)
+    target = pick_device(device)
     inference = _inference_label(target, tile, ensemble)
     start = time.perf_counter()
-    results = run(entries, datasets, lambda e: _upscaler(e, weights, target, tile, ensemble), save_images)
+    results = run(entries, datasets, lambda e: _upscaler(e, weights, target, tile, ensemble), save_images,
+                  cast(LrChoice, lr_recipe))
     err_console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
     if as_json:
         typer.echo(json.dumps({"protocol": protocol(inference),
@@ -127,14 +136,14 @@ def select_datasets(names: list[str], root: Path | None, hr: Path | None, lr: Pa
 
 
 def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[ZooEntry], Upscale],
-        save_dir: Path | None) -> list[SetResult]:
+        save_dir: Path | None, lr_recipe: LrChoice = "auto") -> list[SetResult]:
     """Evaluate every entry on every dataset, one scale at a time, models resident, images read once."""
     results: list[SetResult] = []
     for scale in sorted({e.scale for e in entries}):
         group = [e for e in entries if e.scale == scale]
         jobs = [Job(e.name, upscaler(e), e.paper) for e in group]
         for dataset in datasets:
-            for result in evaluate(jobs, dataset, scale, save_dir):
+            for result in evaluate(jobs, dataset, scale, save_dir, lr_recipe):
                 err_console.print(f"{result.model} x{scale} {result.dataset}: {result.psnr:.3f} dB / "
                                   f"{result.ssim:.4f} ({result.images} images, {result.lr} LR, "
                                   f"{result.seconds:.1f} s)")
@@ -149,7 +158,6 @@ def _upscaler(entry: ZooEntry, weights: Path | None, device: torch.device, tile:
     model = load_pretrained(entry.name, entry.scale, weights).to(device)
     if not (tile or ensemble):
         return on_uint8(model, device)
-    from srzoo.inference import Upscaler  # noqa: PLC0415  TODO: top-level once srzoo.inference exists
     return on_uint8(Upscaler(model, entry.name, entry.scale, device=device, tile=tile, ensemble=ensemble), device)
 
 
@@ -233,16 +241,3 @@ def _check(results: list[SetResult], tolerance: float) -> None:
         raise typer.Exit(code=1)
     checked = len(results) - len(unchecked)
     err_console.print(f"check passed: {checked} result(s) within {tolerance} dB of the paper")
-
-
-def _device(name: str) -> torch.device:
-    """The torch device for --device (auto: CUDA when available, else CPU)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise UsageError(f"--device {name!r}: {exc}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available on this machine")
-    return device
