@@ -75,7 +75,8 @@ def train_command(
                                                                             "iteration (e.g. a job's time limit)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Exported weights file [<weights dir>/<run>_<N>it"
                                                               ".safetensors]."),
-    workers: int = typer.Option(4, "--workers", min=0, help="DataLoader worker processes."),
+    workers: int | None = typer.Option(None, "--workers", min=0, show_default=False,
+                                       help="DataLoader worker processes (default: one per CPU core, at most 4)."),
     cache_images: bool = typer.Option(False, "--cache-images", help="Keep decoded training images in memory."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, "

@@ -49,7 +49,8 @@ class Runtime:
 
     `precision`: "auto" (bf16 on CUDA when supported, else fp16; fp32 on CPU), "fp32", "bf16",
     "fp16". `channels_last` None: on CUDA only. `stop_after`: stop (with a checkpoint) once this
-    iteration is done, e.g. to fit a job's time limit.
+    iteration is done, e.g. to fit a job's time limit. `workers`: DataLoader processes (None: one
+    per CPU core available to this process, at most 4).
     """
 
     device: str = "auto"
@@ -57,7 +58,7 @@ class Runtime:
     channels_last: bool | None = None
     compile: bool = False
     deterministic: bool = False
-    workers: int = 4
+    workers: int | None = None
     cache_images: bool = False
     stop_after: int | None = None
 

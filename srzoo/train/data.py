@@ -8,6 +8,7 @@ what an uninterrupted one would have.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -169,9 +170,12 @@ class IterationBatches(Sampler[list[Key]]):
             yield [(int(i), int(s)) for i, s in zip(indices, seeds)]
 
 
-def make_loader(dataset: PatchDataset, batches: IterationBatches, workers: int,
+def make_loader(dataset: PatchDataset, batches: IterationBatches, workers: int | None,
                 pin_memory: bool = False) -> DataLoader:
-    """A DataLoader yielding (LR, HR) uint8 batches in the sampler's order."""
+    """A DataLoader yielding (LR, HR) uint8 batches in the sampler's order (`workers` None: one
+    process per available CPU core, at most 4)."""
+    if workers is None:
+        workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     return DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=pin_memory)
 
 
