@@ -188,10 +188,29 @@ def test_import_metadata_comes_from_the_manifest(tmp_path: Path):
     assert metadata["paper"].startswith("Large Kernel Distillation Network") and metadata["paper"].endswith("2023")
 
 
-@pytest.mark.parametrize("name,scale", sorted(OFFICIAL))
-def test_shipped_sha256_is_what_import_produces(shared_dir: Path, tmp_path: Path, name: str, scale: int):
-    entry = find_entry(name, scale)
-    state, metadata = import_checkpoint(shared_dir / "weights" / "official" / entry.source.checkpoint,
-                                        name, scale)
-    save_weights(tmp_path / entry.filename, state, metadata)
-    assert sha256_file(tmp_path / entry.filename) == entry.sha256
+def test_import_all_gives_the_shipped_sha256_for_every_official_entry(
+        shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as info:
+        main(["zoo", "import", "--all", str(shared_dir / "weights" / "official")])
+    out, err = capsys.readouterr()
+    assert info.value.code == 0, err
+    assert out.count("(sha256 verified)") == len(OFFICIAL) and "imported 9 of 9" in err
+    for name, scale in OFFICIAL:
+        entry = find_entry(name, scale)
+        assert sha256_file(tmp_path / entry.filename) == entry.sha256
+
+
+def test_import_all_removes_a_file_whose_checksum_does_not_match(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    weights = tmp_path / "weights"
+    monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(weights))
+    checkpoint = tmp_path / "official" / find_entry("lkdn", 2).source.checkpoint
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"params_ema": build_model("lkdn", 2).state_dict()}, checkpoint)  # not the authors' weights
+    with pytest.raises(SystemExit) as info:
+        main(["zoo", "import", "--all", str(tmp_path / "official")])
+    out, err = capsys.readouterr()
+    assert info.value.code == 1 and out == ""
+    assert "failed lkdn x2:" in err and "does not match the manifest" in err and "imported 0 of 9" in err
+    assert not list(weights.iterdir())

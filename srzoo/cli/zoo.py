@@ -10,26 +10,39 @@ from huggingface_hub import CommitOperationAdd, HfApi, constants
 
 from srzoo.cli.app import err_console, zoo_app
 from srzoo.convert import import_checkpoint
-from srzoo.errors import SrzooError
+from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import sha256_file
 from srzoo.manifest import ZooEntry, find_entry, load_manifest
 from srzoo.models import get_family
 from srzoo.models.layers import count_parameters
 from srzoo.paths import weights_dir
-from srzoo.resolve import HUB_ERRORS, hub_error_reason, hub_warnings_silenced, load_pretrained
+from srzoo.resolve import HUB_ERRORS, hub_error_reason, hub_warnings_silenced, load_pretrained, verify
 from srzoo.weights import save_weights
 
 
 @zoo_app.command("import")
 def import_command(
-    checkpoint: Path = typer.Argument(..., help="The authors' checkpoint (.pth)."),
-    model: str = typer.Option(..., "--model", "-m", help="Family name, e.g. lkdn, alkdn, lkdn-s."),
-    scale: int = typer.Option(..., "--scale", "-s", help="Upscaling factor of the checkpoint."),
+    checkpoint: Path = typer.Argument(..., help="The authors' checkpoint (.pth); with --all, the folder of "
+                                                "official checkpoints."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Family name, e.g. lkdn, alkdn, lkdn-s."),
+    scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor of the checkpoint."),
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Output .safetensors (default: the weights dir, manifest name)."),
     fold: bool = typer.Option(False, "--fold", help="Fold a training-form checkpoint into the inference form."),
-) -> None:
-    """Convert an official checkpoint to a verified, deterministic safetensors file."""
+    import_all: bool = typer.Option(False, "--all", help="Import every official zoo entry whose checkpoint "
+                                                        "(as named in zoo.toml) is under the folder."),
+) -> int:
+    """Convert an official checkpoint to a verified, deterministic safetensors file.
+
+    With --all, every official entry found under the folder is written to the weights dir and
+    checked against the manifest's sha256 (exit 1 if one fails).
+    """
+    if import_all:
+        if model or scale or out or fold:
+            raise UsageError("--all takes only the folder: names, scales and files come from zoo.toml")
+        return import_official(checkpoint)
+    if model is None or scale is None:
+        raise UsageError("give --model and --scale for one checkpoint, or --all with a folder")
     family = get_family(model)
     state, metadata = import_checkpoint(checkpoint, family.name, scale, fold=fold)
     if out is None:
@@ -43,6 +56,38 @@ def import_command(
     save_weights(out, state, metadata)
     err_console.print(f"{family.title} x{scale} ({metadata['form']} form, {len(state)} tensors) -> {out}")
     typer.echo(f"sha256 {sha256_file(out)}  {out}")
+    return 0
+
+
+def import_official(folder: Path) -> int:
+    """Import every official manifest entry whose checkpoint is under `folder` into the weights dir,
+    each verified against the manifest's sha256 (a file that does not match is removed)."""
+    if not folder.is_dir():
+        raise SrzooError(f"{folder} is not a folder of official checkpoints")
+    entries = [e for e in load_manifest() if e.source is not None and e.source.kind == "official"]
+    found = [e for e in entries if (folder / e.source.checkpoint).is_file()]
+    if not found:
+        raise SrzooError(f"none of the official checkpoints named in zoo.toml is under {folder} "
+                         f"(e.g. {entries[0].source.checkpoint})")
+    failed = 0
+    for entry in found:
+        target = weights_dir() / entry.filename
+        try:
+            state, metadata = import_checkpoint(folder / entry.source.checkpoint, entry.name, entry.scale,
+                                                fold=entry.form == "inference")
+            save_weights(target, state, metadata)
+            verify(target, entry, "the checkpoint differs from the one the manifest was made from")
+        except SrzooError as exc:
+            target.unlink(missing_ok=True)
+            err_console.print(f"[red]failed[/] {entry.label}: {exc}", markup=True, highlight=False)
+            failed += 1
+            continue
+        typer.echo(f"{entry.label}: {target} (sha256 verified)")
+    missing = [f"{e.label} ({e.source.checkpoint})" for e in entries if e not in found]
+    if missing:
+        err_console.print(f"not under {folder}: {', '.join(missing)}")
+    err_console.print(f"imported {len(found) - failed} of {len(entries)} official entries into {weights_dir()}")
+    return 1 if failed else 0
 
 
 @zoo_app.command("publish")
