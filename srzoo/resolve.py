@@ -105,7 +105,10 @@ def download(entry: ZooEntry, progress: bool = False) -> Path:
                                         tqdm_class=None if progress else silent_tqdm))
     except HUB_ERRORS as exc:
         where = f"{entry.repo_id}@{entry.revision}/{entry.filename} from {constants.ENDPOINT}"
-        raise SrzooError(f"cannot download {where}: {hub_error_reason(exc)}") from exc
+        official = entry.source is not None and entry.source.kind == "official"
+        hint = (f"; or convert the authors' checkpoint, no network needed: srzoo zoo import --all FOLDER "
+                f"(with FOLDER/{entry.source.checkpoint})" if official else "")
+        raise SrzooError(f"cannot download {where}: {hub_error_reason(exc)}{hint}") from exc
 
 
 def discard_cached(path: Path) -> None:
