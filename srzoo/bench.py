@@ -8,13 +8,15 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from srzoo.inference import Upscaler, pick_device
+from srzoo.inference import DTYPES, Upscaler, pick_device
 from srzoo.models import build_model, get_family
 
 
 @dataclass(frozen=True)
 class BenchResult:
-    """One measured setting. `mpx_per_s` counts output megapixels; `ratio` is against `baseline`."""
+    """One measured setting. `mpx_per_s` counts output megapixels; `ratio_to_plain_fp32` is the
+    speed relative to the plain fp32 forward of the same run. `precision` and `tile` say what was
+    asked for and, for `auto`, what it chose (e.g. "auto (fp32)", "auto (whole image)")."""
 
     model: str
     scale: int
@@ -74,6 +76,19 @@ def bench_model(name: str, scale: int, size: tuple[int, int], device: str, preci
             upscaler = Upscaler(model, family, scale, device=device, precision=precision,
                                 tile="auto" if tile == "auto" else int(tile))
             seconds = time_call(lambda u=upscaler: u.quantised(image), repeat, warmup, dev)
-            results.append(BenchResult(family.name, scale, str(dev), precision, tile, seconds,
+            results.append(BenchResult(family.name, scale, str(dev), _label(precision, _dtype_name(upscaler)),
+                                       _label(tile, _tile_name(upscaler.tile_for(image))), seconds,
                                        out_mpx / seconds, base / seconds))
     return results
+
+
+def _label(asked: str, chosen: str) -> str:
+    return f"{asked} ({chosen})" if asked == "auto" else asked
+
+
+def _dtype_name(upscaler: Upscaler) -> str:
+    return next(name for name, dtype in DTYPES.items() if dtype == upscaler.dtype)
+
+
+def _tile_name(tile: int) -> str:
+    return "whole image" if tile == 0 else f"{tile} px"

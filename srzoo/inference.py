@@ -258,7 +258,7 @@ class Upscaler:
         x = images.detach().to("cpu", torch.float32)
         if h < size or w < size:
             x = F.pad(x, (0, max(0, size - w), 0, max(0, size - h)), mode="replicate")
-        tile = self._auto_tile(x) if self.tile == "auto" else self.tile
+        tile = self.tile_for(x)
         while True:
             try:
                 out = self._ensemble(x, tile, on_tile)
@@ -274,8 +274,11 @@ class Upscaler:
                     torch.cuda.empty_cache()
         return out[..., :h * self.scale, :w * self.scale]
 
-    def _auto_tile(self, x: torch.Tensor) -> int:
-        """The largest tile whose run fits in free memory (0 when the whole image does)."""
+    def tile_for(self, x: torch.Tensor) -> int:
+        """The tile size a run on `x` starts with (0: whole image); `auto` is the largest tile whose
+        run fits in free memory (0 when the whole image does)."""
+        if self.tile != "auto":
+            return self.tile
         bytes_per_px = self.profile.bytes_per_px * x.shape[0] * torch.finfo(self.dtype).bits // 32
         pixels = free_memory(self.device) // bytes_per_px
         if x.shape[-2] * x.shape[-1] <= pixels:

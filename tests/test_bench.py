@@ -12,12 +12,13 @@ from srzoo.cli.app import main
 def test_bench_json_lists_baseline_and_settings(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "-m", "lkdn", "-m", "aidn", "-s", "2", "--size", "20x24", "--repeat", "1",
-              "--warmup", "0", "-p", "fp32", "-t", "auto", "-t", "16", "--json"])
+              "--warmup", "0", "-p", "auto", "-t", "auto", "-t", "16", "--json"])
     assert exit_info.value.code == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["model"], r["tile"]) for r in rows] == [
-        ("lkdn", "plain forward"), ("lkdn", "auto"), ("lkdn", "16"),
-        ("aidn", "plain forward"), ("aidn", "auto"), ("aidn", "16")]
+    assert [(r["model"], r["precision"], r["tile"]) for r in rows] == [
+        ("lkdn", "fp32", "plain forward"), ("lkdn", "auto (fp32)", "auto (whole image)"),
+        ("lkdn", "auto (fp32)", "16"), ("aidn", "fp32", "plain forward"),
+        ("aidn", "auto (fp32)", "auto (whole image)"), ("aidn", "auto (fp32)", "16")]
     for row in rows:
         assert row["mpx_per_s"] > 0 and row["seconds"] > 0 and row["device"] == "cpu"
         assert row["mpx_per_s"] == pytest.approx(20 * 24 * 4 / 1e6 / row["seconds"])
