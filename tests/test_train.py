@@ -25,6 +25,7 @@ from srzoo.train.config import TrainConfig
 from srzoo.train.data import IterationBatches, PatchDataset, bicubic_patch, extract_subimages, find_images
 from srzoo.train.export import inference_model, trained_state
 from srzoo.train.loop import _stop_signals
+from srzoo.train.optim import make_ema
 from srzoo.train.recipes import recipe_for
 from srzoo.train.warmstart import load_fitting
 from srzoo.weights import load_weights, save_weights
@@ -98,6 +99,23 @@ def test_recipe_overrides_and_schedule():
     with pytest.raises(UsageError, match="3 betas"):
         recipe.override(betas=(0.9, 0.99))
     assert TrainConfig.from_dict(TrainConfig("lkdn-s", 4, short, ("d",), "r").to_dict()).recipe == short
+
+
+def test_ema_warms_up_then_decays_at_the_recipes_rate():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1))
+    torch.nn.init.zeros_(model[0].weight)
+    ema = make_ema(model, 0.999)
+    expected = 0.0
+    for n in range(1, 12001):
+        torch.nn.init.constant_(model[0].weight, float(n % 2))  # the model alternates 0, 1, 0, ...
+        model[1].num_batches_tracked.fill_(n)
+        ema.update_parameters(model)
+        decay = min(0.999, (1 + n) / (10 + n))
+        expected = decay * expected + (1 - decay) * (n % 2)
+        if n == 1:
+            assert ema.module[0].weight.item() == pytest.approx(1 - 2 / 11)  # not stuck at the initial 0
+    assert ema.module[0].weight.item() == pytest.approx(expected, rel=1e-4)
+    assert ema.module[1].num_batches_tracked.item() == 12000  # integer buffers follow the model
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from srzoo.errors import SrzooError
 from srzoo.train.recipes import Recipe, Stage
@@ -36,10 +36,24 @@ def loss_function(name: str) -> LossFn:
 def make_ema(model: nn.Module, decay: float) -> AveragedModel | None:
     """An exponential moving average of `model`'s parameters and buffers (None when `decay` is 0).
 
-    It starts as a copy; every `update_parameters(model)` then does ema = decay·ema + (1-decay)·model.
+    It starts as a copy; the n-th `update_parameters(model)` then does
+    ema = d·ema + (1-d)·model with d = min(decay, (1 + n) / (10 + n)): the usual warm-up, so that
+    the average does not hold on to the random initial weights for thousands of iterations. For
+    decay 0.999 the warm-up is over after 9,000 updates (a paper's 1e6-iteration run is unaffected).
     """
     if decay <= 0:
         return None
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    ema = AveragedModel(model, multi_avg_fn=_warmup_ema(decay), use_buffers=True)
     ema.update_parameters(model)  # the first update copies, so the next one already averages
     return ema
+
+
+def _warmup_ema(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """AveragedModel's update for one group of same-dtype tensors, after `n_averaged` updates."""
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        n = int(n_averaged)
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + n) / (10 + n)))
+        else:  # integer buffers (BatchNorm's num_batches_tracked) follow the model
+            torch._foreach_copy_(averaged, current)
+    return update
