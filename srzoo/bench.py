@@ -16,13 +16,15 @@ from srzoo.models import build_model, get_family
 class BenchResult:
     """One measured setting. `mpx_per_s` counts output megapixels; `ratio_to_plain_fp32` is the
     speed relative to the plain fp32 forward of the same run. `precision` and `tile` say what was
-    asked for and, for `auto`, what it chose (e.g. "auto (fp32)", "auto (whole image)")."""
+    asked for and, for `auto`, what it chose (e.g. "auto (fp32)", "auto (whole image)"); `layout`
+    is the memory format, NCHW or channels-last NHWC."""
 
     model: str
     scale: int
     device: str
     precision: str
     tile: str
+    layout: str
     seconds: float
     mpx_per_s: float
     ratio_to_plain_fp32: float
@@ -49,9 +51,13 @@ def time_call(fn: Callable[[], object], repeat: int, warmup: int, device: torch.
     return sorted(times)[len(times) // 2]
 
 
+LAYOUTS = {"auto": None, "nchw": False, "nhwc": True}
+
+
 def bench_model(name: str, scale: int, size: tuple[int, int], device: str, precisions: list[str],
-                tiles: list[str], repeat: int, warmup: int) -> list[BenchResult]:
-    """Measure the plain fp32 forward, then every precision x tile setting of the Upscaler.
+                tiles: list[str], repeat: int, warmup: int, layouts: tuple[str, ...] = ("auto",)
+                ) -> list[BenchResult]:
+    """Measure the plain fp32 forward, then every precision x tile x layout setting of the Upscaler.
 
     Random weights: throughput does not depend on the weights' values.
     """
@@ -70,15 +76,19 @@ def bench_model(name: str, scale: int, size: tuple[int, int], device: str, preci
         plain(lr).cpu()
 
     base = time_call(plain_forward, repeat, warmup, dev)
-    results = [BenchResult(family.name, scale, str(dev), "fp32", "plain forward", base, out_mpx / base, 1.0)]
+    results = [BenchResult(family.name, scale, str(dev), "fp32", "plain forward", "nchw", base,
+                           out_mpx / base, 1.0)]
     for precision in precisions:
         for tile in tiles:
-            upscaler = Upscaler(model, family, scale, device=device, precision=precision,
-                                tile="auto" if tile == "auto" else int(tile))
-            seconds = time_call(lambda u=upscaler: u.quantised(image), repeat, warmup, dev)
-            results.append(BenchResult(family.name, scale, str(dev), _label(precision, _dtype_name(upscaler)),
-                                       _label(tile, _tile_name(upscaler.tile_for(image))), seconds,
-                                       out_mpx / seconds, base / seconds))
+            for layout in layouts:
+                upscaler = Upscaler(model, family, scale, device=device, precision=precision,
+                                    tile="auto" if tile == "auto" else int(tile), channels_last=LAYOUTS[layout])
+                seconds = time_call(lambda u=upscaler: u.quantised(image), repeat, warmup, dev)
+                chosen = "nhwc" if upscaler.memory_format == torch.channels_last else "nchw"
+                results.append(BenchResult(
+                    family.name, scale, str(dev), _label(precision, _dtype_name(upscaler)),
+                    _label(tile, _tile_name(upscaler.tile_for(image))), _label(layout, chosen), seconds,
+                    out_mpx / seconds, base / seconds))
     return results
 
 

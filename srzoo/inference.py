@@ -192,12 +192,13 @@ class Upscaler:
     `tile` is in LR pixels (0 or None: whole image; "auto": the largest that fits in free
     memory, halved on out-of-memory); `tile_overlap` is the context each tile carries beyond its
     core on every side (default: per family). `ensemble` averages the 8 flips/rotations.
+    `channels_last` None: the family's profile decides (on CUDA only).
     """
 
     def __init__(self, model: nn.Module, family: ModelFamily | str, scale: int, *,
                  device: str | torch.device = "auto", precision: str = "auto",
                  tile: int | str | None = "auto", tile_overlap: int | None = None,
-                 ensemble: bool = False) -> None:
+                 ensemble: bool = False, channels_last: bool | None = None) -> None:
         self.family = get_family(family) if isinstance(family, str) else family
         self.scale, self.ensemble = scale, ensemble
         self.profile = PROFILES.get(self.family.name, DEFAULT_PROFILE)
@@ -218,8 +219,9 @@ class Upscaler:
         self.feather = self.overlap - radius if exact else self.overlap // 2
         self.align = 1 if local else ESA_GRID
 
-        self.memory_format = (torch.channels_last if self.device.type == "cuda"
-                              and self.profile.channels_last else torch.contiguous_format)
+        if channels_last is None:
+            channels_last = self.device.type == "cuda" and self.profile.channels_last
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         # The network in the chosen precision, then (in reduced precision) a float32 copy that
         # re-runs any tile whose output is not finite.
         dtypes = [self.dtype] + ([torch.float32] if self.dtype != torch.float32 else [])

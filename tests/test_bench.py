@@ -25,8 +25,20 @@ def test_bench_json_lists_baseline_and_settings(capsys):
     assert all(r["ratio_to_plain_fp32"] == 1.0 for r in rows if r["tile"] == "plain forward")
 
 
+def test_bench_measures_memory_layouts(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "-m", "lkdn-s", "-s", "2", "--size", "16x16", "--repeat", "1", "--warmup", "0",
+              "-p", "fp32", "-t", "0", "-l", "auto", "-l", "nhwc", "--json"])
+    assert exit_info.value.code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["layout"] for r in rows] == ["nchw", "auto (nchw)", "nhwc"]
+
+
 def test_bench_rejects_bad_size(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "--size", "big"])
     assert exit_info.value.code == 2
     assert "--size" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--layout", "nhcw"])
+    assert exit_info.value.code == 2

@@ -220,3 +220,12 @@ def test_training_form_is_folded_for_inference() -> None:
 def test_bad_engine_options_are_usage_errors(options: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         Upscaler(Nearest(), "lkdn", 2, **{"device": "cpu", **options})
+
+
+def test_channels_last_gives_the_same_result() -> None:
+    model = _random_model("alkdn", "inference")
+    image = torch.rand(1, 3, 20, 24)
+    plain = Upscaler(model, "alkdn", 2, device="cpu", tile=0, channels_last=False)
+    nhwc = Upscaler(model, "alkdn", 2, device="cpu", tile=0, channels_last=True)
+    assert nhwc.memory_format == torch.channels_last and plain.memory_format == torch.contiguous_format
+    torch.testing.assert_close(nhwc(image), plain(image), atol=1e-5, rtol=0)

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from srzoo.bench import BenchResult, bench_model
+from srzoo.bench import LAYOUTS, BenchResult, bench_model
 from srzoo.cli.app import app
 from srzoo.errors import UsageError
 from srzoo.models import list_families
@@ -24,6 +24,9 @@ def bench_command(
                                          help="Precisions to measure (auto, fp32, fp16, bf16)."),
     tiles: list[str] = typer.Option(["auto", "128"], "--tile", "-t",
                                     help="Tile settings to measure (auto, 0 = whole image, N px)."),
+    layouts: list[str] = typer.Option(["auto"], "--layout", "-l",
+                                      help="Memory formats to measure: auto (the engine's choice), nchw, "
+                                           "nhwc (channels-last)."),
     repeat: int = typer.Option(3, "--repeat", min=1),
     warmup: int = typer.Option(1, "--warmup", min=0),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -37,17 +40,21 @@ def bench_command(
         height, width = (int(v) for v in size.lower().split("x"))
     except ValueError as exc:
         raise UsageError(f"--size must look like 256x256, not {size!r}") from exc
+    bad = [layout for layout in layouts if layout not in LAYOUTS]
+    if bad:
+        raise UsageError(f"--layout {bad[0]!r}: one of {', '.join(LAYOUTS)}")
     names = models or [f.name for f in list_families()]
     results: list[BenchResult] = []
     for name in names:
-        results += bench_model(name, scale, (height, width), device, precisions, tiles, repeat, warmup)
+        results += bench_model(name, scale, (height, width), device, precisions, tiles, repeat, warmup,
+                               tuple(layouts))
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
     table = Table(title=f"srzoo bench: x{scale}, LR {height}x{width}, output megapixels per second")
-    for column in ("model", "device", "precision", "tile", "s / image", "MP/s", "vs plain fp32"):
+    for column in ("model", "device", "precision", "tile", "layout", "s / image", "MP/s", "vs plain fp32"):
         table.add_column(column, justify="right" if column[0] in "sMv" else "left")
     for r in results:
-        table.add_row(r.model, r.device, r.precision, r.tile, f"{r.seconds:.3f}", f"{r.mpx_per_s:.3f}",
+        table.add_row(r.model, r.device, r.precision, r.tile, r.layout, f"{r.seconds:.3f}", f"{r.mpx_per_s:.3f}",
                       f"{r.ratio_to_plain_fp32:.2f}x")
     Console().print(table)
