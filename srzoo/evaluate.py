@@ -74,6 +74,7 @@ class SetResult:
     paper: tuple[float, float] | None = None
     per_image: list[ImageScore] = field(default_factory=list)
     seconds: float = 0.0
+    paper_verified: bool = True
 
     @property
     def images(self) -> int:
@@ -99,7 +100,8 @@ class SetResult:
             "psnr": self.psnr, "ssim": self.ssim,
             "paper_psnr": self.paper[0] if self.paper else None,
             "paper_ssim": self.paper[1] if self.paper else None,
-            "delta_psnr": self.delta_psnr, "lr": self.lr, "seconds": round(self.seconds, 3),
+            "delta_psnr": self.delta_psnr, "paper_verified": self.paper_verified, "lr": self.lr,
+            "seconds": round(self.seconds, 3),
         }
         if per_image:
             data["per_image"] = [{"image": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in self.per_image]
@@ -108,11 +110,13 @@ class SetResult:
 
 @dataclass
 class Job:
-    """One network to evaluate: its name for the results, its upscaler, and its published numbers."""
+    """One network to evaluate: its name for the results, its upscaler, and its published numbers
+    (`paper_verified` False: not the authors' numbers)."""
 
     model: str
     upscale: Upscale
     paper: dict[str, tuple[float, float]] = field(default_factory=dict)
+    paper_verified: bool = True
 
 
 def on_uint8(network: Network, device: torch.device | str = "cpu", fallback: Network | None = None) -> Upscale:
@@ -174,7 +178,8 @@ def evaluate(jobs: list[Job], dataset: Dataset, scale: int, save_dir: Path | Non
              lr: LrChoice = "auto") -> list[SetResult]:
     """Every job's scores on `dataset` at `scale`; each image is read (and its LR made) only once."""
     source = dataset.lr_source(scale, lr)
-    results = [SetResult(job.model, scale, dataset.name, source, job.paper.get(dataset.name)) for job in jobs]
+    results = [SetResult(job.model, scale, dataset.name, source, job.paper.get(dataset.name),
+                         paper_verified=job.paper_verified) for job in jobs]
     for batch in batches(load_pairs(dataset, scale, lr)):
         for job, result in zip(jobs, results):
             start = time.perf_counter()
@@ -237,7 +242,7 @@ _KEY = re.compile(r"^(\w+)\s*=\s*(.*)$")
 def _set_measured(text: str, key: tuple[str, int], line: str) -> str:
     """`text` with the `measured` line of entry `key` = (name, scale) replaced by `line` (or added).
 
-    A new line goes after the entry's `paper` / `paper_note` lines, else after its last key.
+    A new line goes after the entry's `paper` / `paper_note` / `paper_verified` lines, else after its last key.
     """
     lines = text.splitlines(keepends=True)
     starts = [i for i, raw in enumerate(lines) if raw.strip() == _BLOCK] + [len(lines)]
@@ -248,7 +253,7 @@ def _set_measured(text: str, key: tuple[str, int], line: str) -> str:
         if "measured" in keys:
             lines[keys["measured"][0]] = line + "\n"
             return "".join(lines)
-        after = max((keys[k][0] for k in ("paper", "paper_note") if k in keys),
+        after = max((keys[k][0] for k in ("paper", "paper_note", "paper_verified") if k in keys),
                     default=max(i for i, _ in keys.values()))
         lines[after] = lines[after].rstrip("\r\n") + "\n"
         lines.insert(after + 1, line + "\n")

@@ -33,7 +33,7 @@ _FIELDS: dict[str, type] = {
     "name": str, "aliases": list, "scale": int, "status": str, "form": str, "params": int,
     "filename": str, "repo_id": str, "revision": str, "licence": str, "citation": dict,
     "sha256": str, "source": dict, "how": str,
-    "paper": dict, "paper_note": str, "measured": dict, "measured_note": str,
+    "paper": dict, "paper_note": str, "paper_verified": bool, "measured": dict, "measured_note": str,
 }
 _ALWAYS = ("name", "aliases", "scale", "status", "form", "params", "filename", "repo_id",
            "revision", "licence", "citation")
@@ -72,7 +72,8 @@ class Citation:
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """One (family, scale) of the zoo. `paper` / `measured` map dataset -> (PSNR, SSIM)."""
+    """One (family, scale) of the zoo. `paper` / `measured` map dataset -> (PSNR, SSIM);
+    `paper_verified` is False for a row not taken from the authors (`srzoo eval --check` skips it)."""
 
     name: str
     aliases: tuple[str, ...]
@@ -90,6 +91,7 @@ class ZooEntry:
     how: str | None = None
     paper: Scores = field(default_factory=dict)
     paper_note: str | None = None
+    paper_verified: bool = True
     measured: Scores = field(default_factory=dict)
     measured_note: str | None = None
 
@@ -180,6 +182,7 @@ def _entry(row: Any, where: str) -> ZooEntry:
         how=_nonempty(row, "how", where) if "how" in row else None,
         paper=_scores(row.get("paper", {}), f"{where}: paper"),
         paper_note=row.get("paper_note"),
+        paper_verified=row.get("paper_verified", True),
         measured=_scores(row.get("measured", {}), f"{where}: measured"),
         measured_note=row.get("measured_note"),
     )

@@ -268,6 +268,14 @@ def test_check_exit_codes(zoo: Path, capsys: pytest.CaptureFixture[str]):
     assert code == 1 and "check failed: lkdn x2 Set5" in err
 
 
+def test_check_skips_a_paper_row_that_is_not_the_authors(zoo: Path, capsys: pytest.CaptureFixture[str]):
+    manifest = zoo / "zoo.toml"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "paper_verified = false\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "--dataset", "Set5", "--check", "--tolerance", "0", "--markdown")
+    assert code == 0 and "not checked (the paper row is not the authors'" in err
+    assert "| paper (unverified) | 30.00/0.9000 |" in out
+
+
 def test_hr_and_lr_folders(zoo: Path, capsys: pytest.CaptureFixture[str]):
     hrs = _hr_folder(zoo / "mine")
     for name, hr in hrs.items():

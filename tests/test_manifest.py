@@ -141,6 +141,7 @@ BAD = [
     (_set("paper.Set5", [30.0]), "must be \\[psnr, ssim\\]"),
     (_set("paper.Set5", [30.0, 1.5]), "plausible"),
     (_set("measured", {"Urban100": ["30", 0.9]}), "must be \\[psnr, ssim\\]"),
+    (_set("paper_verified", "no"), "'paper_verified' must be bool"),
     (lambda d: d.update(extra=1), "unknown top-level key 'extra'"),
     (lambda d: d.update(schema=2), "expected schema = 1"),
     (lambda d: d.update(models=[]), "no \\[\\[models\\]\\] entries"),

@@ -141,7 +141,7 @@ def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[Zo
     results: list[SetResult] = []
     for scale in sorted({e.scale for e in entries}):
         group = [e for e in entries if e.scale == scale]
-        jobs = [Job(e.name, upscaler(e), e.paper) for e in group]
+        jobs = [Job(e.name, upscaler(e), e.paper, e.paper_verified) for e in group]
         for dataset in datasets:
             for result in evaluate(jobs, dataset, scale, save_dir, lr_recipe):
                 err_console.print(f"{result.model} x{scale} {result.dataset}: {result.psnr:.3f} dB / "
@@ -190,7 +190,8 @@ def print_tables(results: list[SetResult], inference: str, per_image: bool) -> N
 def _paper_cells(result: SetResult) -> tuple[str, str]:
     if result.paper is None:
         return "-", "-"
-    return f"{result.paper[0]:.2f} / {result.paper[1]:.4f}", f"{result.delta_psnr:+.3f}"
+    mark = "" if result.paper_verified else " (unverified)"
+    return f"{result.paper[0]:.2f} / {result.paper[1]:.4f}{mark}", f"{result.delta_psnr:+.3f}"
 
 
 def _image_table(result: SetResult) -> Table:
@@ -216,7 +217,8 @@ def markdown_table(results: list[SetResult]) -> str:
         delta = [f"{cells[d].delta_psnr:+.3f}" if d in cells and cells[d].paper else "-" for d in datasets]
         lines.append(f"| {title} | x{scale} | measured | {' | '.join(ours)} |")
         if any(cell != "-" for cell in paper):
-            lines.append(f"| {title} | x{scale} | paper | {' | '.join(paper)} |")
+            label = "paper" if rows[0].paper_verified else "paper (unverified)"
+            lines.append(f"| {title} | x{scale} | {label} | {' | '.join(paper)} |")
             lines.append(f"| {title} | x{scale} | Δ PSNR | {' | '.join(delta)} |")
     return "\n".join(lines)
 
@@ -233,7 +235,12 @@ def _check(results: list[SetResult], tolerance: float) -> None:
     unchecked = [f"{r.model} x{r.scale} {r.dataset}" for r in results if r.delta_psnr is None]
     if unchecked:
         err_console.print(f"not checked (no published number): {', '.join(unchecked)}")
-    failed = [r for r in results if r.delta_psnr is not None and abs(r.delta_psnr) > tolerance]
+    unverified = [f"{r.model} x{r.scale} {r.dataset}" for r in results
+                  if r.delta_psnr is not None and not r.paper_verified]
+    if unverified:
+        err_console.print(f"not checked (the paper row is not the authors', see zoo.toml): {', '.join(unverified)}")
+        unchecked += unverified
+    failed = [r for r in results if r.delta_psnr is not None and r.paper_verified and abs(r.delta_psnr) > tolerance]
     for r in failed:
         err_console.print(f"[bold red]check failed:[/] {r.model} x{r.scale} {r.dataset}: {r.psnr:.3f} dB, "
                           f"paper {r.paper[0]:.2f} dB, delta {r.delta_psnr:+.3f} dB exceeds {tolerance} dB")
