@@ -32,7 +32,8 @@ def models_command(
         typer.echo(json.dumps([_as_dict(e) for e in entries], indent=2))
         return
     table = Table(title="srzoo model zoo", title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True,
-                  caption="cached: dir = $SRZOO_WEIGHTS_DIR, hub = Hugging Face cache",
+                  caption="cached: dir = $SRZOO_WEIGHTS_DIR, hub = Hugging Face cache; "
+                          "* paper row not the authors' own (see zoo.toml)",
                   caption_justify="left")
     for column in ("model", "params", "source", "status", "cached"):
         table.add_column(column, justify="right" if column == "params" else "left")
@@ -88,8 +89,9 @@ def _cached_label(entry: ZooEntry) -> str:
 
 
 def _psnr_pair(entry: ZooEntry, dataset: str) -> str:
-    return "/".join(f"{scores[dataset][0]:.2f}" if dataset in scores else "-"
-                    for scores in (entry.paper, entry.measured))
+    paper, ours = (f"{scores[dataset][0]:.2f}" if dataset in scores else "-"
+                   for scores in (entry.paper, entry.measured))
+    return f"{paper}{'' if entry.paper_verified or paper == '-' else '*'}/{ours}"
 
 
 def _as_dict(entry: ZooEntry) -> dict[str, Any]:
