@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from rich.console import Console
 
@@ -46,6 +45,14 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+def _usage_line(exc: typer.TyperException) -> str:
+    """One line for a command-line usage error, pointing at the command's --help."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    context = getattr(exc, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    return f"{message}{hint}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning every error into one line and an exit code."""
     command = typer.main.get_command(app)
@@ -54,12 +61,11 @@ def main(argv: list[str] | None = None) -> None:
         code = result if isinstance(result, int) else 0
     except SrzooError as exc:
         code = fail(str(exc), exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show(file=sys.stderr)
-        code = exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except typer.TyperException as exc:  # typer's usage errors: unknown option, missing or bad parameter
+        code = fail(_usage_line(exc), getattr(exc, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
         code = fail("interrupted", 130)
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
         if os.environ.get("SRZOO_DEBUG"):

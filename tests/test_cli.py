@@ -1,0 +1,32 @@
+"""Command-line usage errors: one line on stderr, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from srzoo.cli import main
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["models", "--bogus"], "No such option: --bogus"),
+    (["upscale"], "Missing argument"),
+    (["eval", "-s", "x"], "--scale"),
+    (["upscale", "a.png", "--tile", "-3"], "--tile"),
+    (["nothing"], "No such command"),
+])
+def test_usage_error_is_one_line_with_exit_code_2(argv: list[str], says: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], captured.err
+    assert "internal error" not in captured.err and captured.out == ""
+
+
+def test_version_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("srzoo ")
