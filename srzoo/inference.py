@@ -52,21 +52,23 @@ class Profile:
     `fp16`: safe in float16 (measured: LKDN's and LKDN-S's pre-LayerNorm activations reach
     3e10 and 7e4 on Set14 ppt3, so they overflow; DDistill-SR is overflow-prone on
     full-amplitude input, see its spec). `bytes_per_px`: peak memory per LR pixel in float32 at
-    x4 (peak RSS on the CPU at 192x192, x1.5 margin). `channels_last`: use that memory format on
-    CUDA (not measured on a GPU yet, so off).
+    x4 (peak RSS on the CPU at 192x192, x1.5 margin). `channels_last`: the device types on which
+    that memory format is used, where `srzoo bench -l nchw -l nhwc` measured a gain (2-core CPU,
+    x4, LR 128 and 192 px: AIDN 1.5-1.8x, DDistill-SR 1.2-1.3x faster; the others within about
+    10 %, either way). Not measured on a GPU yet, so off on CUDA.
     """
 
     fp16: bool
     bytes_per_px: int
-    channels_last: bool = False
+    channels_last: frozenset[str] = frozenset()
 
 
 PROFILES: dict[str, Profile] = {
     "lkdn": Profile(fp16=False, bytes_per_px=10_000),
     "lkdn-s": Profile(fp16=False, bytes_per_px=6_500),
     "alkdn": Profile(fp16=True, bytes_per_px=13_000),
-    "aidn": Profile(fp16=True, bytes_per_px=6_000),
-    "ddistill": Profile(fp16=False, bytes_per_px=10_000),
+    "aidn": Profile(fp16=True, bytes_per_px=6_000, channels_last=frozenset({"cpu"})),
+    "ddistill": Profile(fp16=False, bytes_per_px=10_000, channels_last=frozenset({"cpu"})),
 }
 DEFAULT_PROFILE = Profile(fp16=False, bytes_per_px=16_000)
 
@@ -192,7 +194,7 @@ class Upscaler:
     `tile` is in LR pixels (0 or None: whole image; "auto": the largest that fits in free
     memory, halved on out-of-memory); `tile_overlap` is the context each tile carries beyond its
     core on every side (default: per family). `ensemble` averages the 8 flips/rotations.
-    `channels_last` None: the family's profile decides (on CUDA only).
+    `channels_last` None: the family's profile decides, per device type.
     """
 
     def __init__(self, model: nn.Module, family: ModelFamily | str, scale: int, *,
@@ -220,7 +222,7 @@ class Upscaler:
         self.align = 1 if local else ESA_GRID
 
         if channels_last is None:
-            channels_last = self.device.type == "cuda" and self.profile.channels_last
+            channels_last = self.device.type in self.profile.channels_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         # The network in the chosen precision, then (in reduced precision) a float32 copy that
         # re-runs any tile whose output is not finite.

@@ -222,10 +222,17 @@ def test_bad_engine_options_are_usage_errors(options: dict, message: str) -> Non
         Upscaler(Nearest(), "lkdn", 2, **{"device": "cpu", **options})
 
 
-def test_channels_last_gives_the_same_result() -> None:
-    model = _random_model("alkdn", "inference")
-    image = torch.rand(1, 3, 20, 24)
-    plain = Upscaler(model, "alkdn", 2, device="cpu", tile=0, channels_last=False)
-    nhwc = Upscaler(model, "alkdn", 2, device="cpu", tile=0, channels_last=True)
+@pytest.mark.parametrize("name", [f.name for f in list_families()])
+def test_channels_last_gives_the_same_result(name: str) -> None:
+    model = _random_model(name, "inference")
+    image = torch.rand(2, 3, 20, 24)
+    plain = Upscaler(model, name, 2, device="cpu", tile=0, channels_last=False)
+    nhwc = Upscaler(model, name, 2, device="cpu", tile=0, channels_last=True)
     assert nhwc.memory_format == torch.channels_last and plain.memory_format == torch.contiguous_format
     torch.testing.assert_close(nhwc(image), plain(image), atol=1e-5, rtol=0)
+
+
+def test_default_layout_follows_the_profile_per_device() -> None:
+    chosen = {f.name: Upscaler(_random_model(f.name, "inference"), f.name, 2, device="cpu").memory_format
+              for f in list_families()}
+    assert {name for name, fmt in chosen.items() if fmt == torch.channels_last} == {"aidn", "ddistill"}
