@@ -33,22 +33,27 @@ class BenchResult:
         return asdict(self)
 
 
-def time_call(fn: Callable[[], object], repeat: int, warmup: int, device: torch.device) -> float:
-    """Median wall time of `fn` over `repeat` runs after `warmup` runs (CUDA synchronised)."""
+def time_interleaved(fns: list[Callable[[], object]], repeat: int, warmup: int,
+                     device: torch.device) -> list[float]:
+    """Median wall time of each of `fns` (CUDA synchronised), after `warmup` runs of each. The
+    runs are interleaved round-robin, so that drifting machine load falls on every setting alike
+    and the ratios between them stay fair."""
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    for _ in range(warmup):
-        fn()
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
     sync()
-    times = []
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+        for fn, seconds in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            sync()
+            seconds.append(time.perf_counter() - start)
+    return [sorted(seconds)[len(seconds) // 2] for seconds in times]
 
 
 LAYOUTS = {"auto": None, "nchw": False, "nhwc": True}
@@ -57,10 +62,8 @@ LAYOUTS = {"auto": None, "nchw": False, "nhwc": True}
 def bench_model(name: str, scale: int, size: tuple[int, int], device: str, precisions: list[str],
                 tiles: list[str], repeat: int, warmup: int, layouts: tuple[str, ...] = ("auto",)
                 ) -> list[BenchResult]:
-    """Measure the plain fp32 forward, then every precision x tile x layout setting of the Upscaler.
-
-    Random weights: throughput does not depend on the weights' values.
-    """
+    """Measure the plain fp32 forward and every precision x tile x layout setting of the
+    Upscaler, interleaved. Random weights: throughput does not depend on the weights' values."""
     family = get_family(name)
     torch.manual_seed(0)
     model = build_model(family.name, scale).eval()
@@ -75,20 +78,20 @@ def bench_model(name: str, scale: int, size: tuple[int, int], device: str, preci
     def plain_forward() -> None:
         plain(lr).cpu()
 
-    base = time_call(plain_forward, repeat, warmup, dev)
+    upscalers = [(precision, tile, layout,
+                  Upscaler(model, family, scale, device=device, precision=precision,
+                           tile="auto" if tile == "auto" else int(tile), channels_last=LAYOUTS[layout]))
+                 for precision in precisions for tile in tiles for layout in layouts]
+    runs = [plain_forward] + [lambda u=upscaler: u.quantised(image) for *_, upscaler in upscalers]
+    base, *timed = time_interleaved(runs, repeat, warmup, dev)
     results = [BenchResult(family.name, scale, str(dev), "fp32", "plain forward", "nchw", base,
                            out_mpx / base, 1.0)]
-    for precision in precisions:
-        for tile in tiles:
-            for layout in layouts:
-                upscaler = Upscaler(model, family, scale, device=device, precision=precision,
-                                    tile="auto" if tile == "auto" else int(tile), channels_last=LAYOUTS[layout])
-                seconds = time_call(lambda u=upscaler: u.quantised(image), repeat, warmup, dev)
-                chosen = "nhwc" if upscaler.memory_format == torch.channels_last else "nchw"
-                results.append(BenchResult(
-                    family.name, scale, str(dev), _label(precision, _dtype_name(upscaler)),
-                    _label(tile, _tile_name(upscaler.tile_for(image))), _label(layout, chosen), seconds,
-                    out_mpx / seconds, base / seconds))
+    for (precision, tile, layout, upscaler), seconds in zip(upscalers, timed):
+        chosen = "nhwc" if upscaler.memory_format == torch.channels_last else "nchw"
+        results.append(BenchResult(
+            family.name, scale, str(dev), _label(precision, _dtype_name(upscaler)),
+            _label(tile, _tile_name(upscaler.tile_for(image))), _label(layout, chosen), seconds,
+            out_mpx / seconds, base / seconds))
     return results
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
+from srzoo.bench import time_interleaved
 from srzoo.cli.app import main
 
 
@@ -42,3 +44,11 @@ def test_bench_rejects_bad_size(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "--layout", "nhcw"])
     assert exit_info.value.code == 2
+
+
+def test_settings_are_timed_round_robin():
+    calls: list[str] = []
+    times = time_interleaved([lambda: calls.append("a"), lambda: calls.append("b")], repeat=3, warmup=1,
+                             device=torch.device("cpu"))
+    assert calls == ["a", "b"] + ["a", "b"] * 3
+    assert len(times) == 2 and all(t >= 0 for t in times)
