@@ -246,6 +246,17 @@ def test_json_output_shape_and_numbers(zoo: Path, capsys: pytest.CaptureFixture[
     assert set5["ssim"] == pytest.approx(np.mean([s[1] for s in scores]), abs=1e-7)
 
 
+def test_user_supplied_manga109_is_evaluated_with_bicubic_lr(zoo: Path, capsys: pytest.CaptureFixture[str]):
+    """Manga109 is not shipped (academic licence): a copy the user puts under the data root, with
+    no LR files and a grey page among colour ones, is found by name and scored like the others."""
+    _hr_folder(zoo / "data" / "Manga109" / "HR")
+    code, out, _ = run_cli(capsys, "-m", "lkdn", "-s", "2", "--dataset", "manga109", "--json")
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    assert (result["dataset"], result["images"], result["lr"]) == ("Manga109", 3, "basicsr")
+    assert 0 < result["psnr"] < 100 and 0 < result["ssim"] <= 1
+
+
 def test_default_runs_every_available_entry_on_every_found_dataset(zoo: Path, capsys):
     code, out, err = run_cli(capsys, "--markdown")
     assert code == 0
