@@ -54,7 +54,7 @@ class Profile:
     full-amplitude input, see its spec). `bytes_per_px`: peak memory per LR pixel in float32 at
     x4 (peak RSS on the CPU at 192x192, x1.5 margin). `channels_last`: the device types on which
     that memory format is used, where `srzoo bench -l nchw -l nhwc` measured a gain (2-core CPU,
-    x4, LR 128 and 192 px: AIDN 1.5-1.8x, DDistill-SR 1.2-1.3x faster; the others within about
+    x4, LR 128 and 192 px: AIDN 1.5-1.85x, DDistill-SR 1.1-1.3x faster; the others within about
     10 %, either way). Not measured on a GPU yet, so off on CUDA.
     """
 

@@ -11,12 +11,17 @@ from srzoo.bench import time_interleaved
 from srzoo.cli.app import main
 
 
-def test_bench_json_lists_baseline_and_settings(capsys):
+def bench_rows(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
+    """Run `srzoo bench ARGS --repeat 1 --warmup 0 --json`; it must succeed. Returns its rows."""
     with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "-m", "lkdn", "-m", "aidn", "-s", "2", "--size", "20x24", "--repeat", "1",
-              "--warmup", "0", "-p", "auto", "-t", "auto", "-t", "16", "--json"])
+        main(["bench", *args, "--repeat", "1", "--warmup", "0", "--json"])
     assert exit_info.value.code == 0
-    rows = json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bench_json_lists_baseline_and_settings(capsys):
+    rows = bench_rows(capsys, "-m", "lkdn", "-m", "aidn", "-s", "2", "--size", "20x24", "-p", "auto",
+                      "-t", "auto", "-t", "16")
     assert [(r["model"], r["precision"], r["tile"]) for r in rows] == [
         ("lkdn", "fp32", "plain forward"), ("lkdn", "auto (fp32)", "auto (whole image)"),
         ("lkdn", "auto (fp32)", "16"), ("aidn", "fp32", "plain forward"),
@@ -28,11 +33,8 @@ def test_bench_json_lists_baseline_and_settings(capsys):
 
 
 def test_bench_measures_memory_layouts(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "-m", "lkdn-s", "-s", "2", "--size", "16x16", "--repeat", "1", "--warmup", "0",
-              "-p", "fp32", "-t", "0", "-l", "auto", "-l", "nhwc", "--json"])
-    assert exit_info.value.code == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = bench_rows(capsys, "-m", "lkdn-s", "-s", "2", "--size", "16x16", "-p", "fp32", "-t", "0",
+                      "-l", "auto", "-l", "nhwc")
     assert [r["layout"] for r in rows] == ["nchw", "auto (nchw)", "nhwc"]
 
 

@@ -47,10 +47,9 @@ def fail(message: str, code: int) -> int:
 
 def _usage_line(exc: typer.TyperException) -> str:
     """One line for a command-line usage error, pointing at the command's --help."""
-    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-    context = getattr(exc, "ctx", None)
+    context = getattr(exc, "ctx", None)  # usage errors know their command; other errors do not
     hint = f" (see '{context.command_path} --help')" if context is not None else ""
-    return f"{message}{hint}"
+    return f"{exc.format_message()}{hint}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.TyperException as exc:  # typer's usage errors: unknown option, missing or bad parameter
-        code = fail(_usage_line(exc), getattr(exc, "exit_code", 2))
+        code = fail(_usage_line(exc), exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         code = fail("interrupted", 130)
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
