@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srzoo.convert import import_checkpoint
+from srzoo.zoo.convert import import_checkpoint
 from srzoo.inference import Upscaler
 from srzoo.models import build_model, get_family
 

@@ -13,7 +13,7 @@ from PIL import Image
 from srzoo.imagefile import Network, Picture, from_pil, quantise, to_pil, upscale_pixels
 from srzoo.inference import TileCallback, Upscaler
 from srzoo.models import check_scale, get_family
-from srzoo.resolve import load_pretrained
+from srzoo.zoo.resolve import load_pretrained
 from srzoo.video import FrameNetwork
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)

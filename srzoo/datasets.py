@@ -23,7 +23,7 @@ from PIL import Image
 from srzoo.errors import SrzooError, UsageError
 from srzoo.imagefile import IMAGE_SUFFIXES
 from srzoo.imresize import LR_RECIPES, LrRecipe, make_lr
-from srzoo.manifest import DATASETS
+from srzoo.zoo.manifest import DATASETS
 
 __all__ = ["DATASETS", "LR_CHOICES", "Dataset", "ImagePair", "LrChoice", "LrSource", "canonical_name",
            "find_dataset", "folder_dataset", "list_images", "load_pairs", "modcrop", "read_image"]

@@ -22,7 +22,7 @@ from srzoo.datasets import Dataset, ImagePair, LrChoice, load_pairs
 from srzoo.errors import SrzooError
 from srzoo.fsutil import atomic_path
 from srzoo.imagefile import Network
-from srzoo.manifest import DATASETS, Scores, load_manifest, parse_manifest
+from srzoo.zoo.manifest import DATASETS, Scores, load_manifest, parse_manifest
 from srzoo.metrics import evaluate_pair
 
 __all__ = ["ImageScore", "Job", "SetResult", "batches", "evaluate", "on_uint8", "protocol", "update_manifest"]

@@ -17,15 +17,15 @@ import torch
 from PIL import Image
 
 from srzoo.cli import main
-from srzoo.convert import import_checkpoint
+from srzoo.zoo.convert import import_checkpoint
 from srzoo.datasets import ImagePair, canonical_name, find_dataset, folder_dataset, load_pairs
 from srzoo.errors import SrzooError, UsageError
 from srzoo.evaluate import ImageScore, SetResult, batches, on_uint8, update_manifest
 from srzoo.imresize import make_lr
-from srzoo.manifest import load_manifest
+from srzoo.zoo.manifest import load_manifest
 from srzoo.metrics import evaluate_pair
 from srzoo.models import build_model
-from srzoo.weights import save_weights
+from srzoo.zoo.weightfile import save_weights
 
 CITATION = '{ title = "A paper", venue = "A venue", year = 2023 }'
 SIZES = ((38, 45), (38, 45), (33, 30))  # (H, W): two of a size (batched together), odd sizes (cropped)

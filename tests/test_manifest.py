@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from srzoo.cli import main
-from srzoo.convert import import_checkpoint
+from srzoo.zoo.convert import import_checkpoint
 from srzoo.errors import SrzooError
 from srzoo.fsutil import sha256_file
-from srzoo.manifest import MANIFEST_PATH, find_entry, load_manifest, parse_manifest
+from srzoo.zoo.manifest import MANIFEST_PATH, find_entry, load_manifest, parse_manifest
 from srzoo.models import SCALES, build_model, list_families
 from srzoo.models.layers import count_parameters
-from srzoo.weights import save_weights
+from srzoo.zoo.weightfile import save_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = {("alkdn", 2), ("alkdn", 3), ("alkdn", 4), ("lkdn", 2), ("lkdn", 3), ("lkdn", 4),

@@ -8,11 +8,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from srzoo.convert import import_checkpoint
+from srzoo.zoo.convert import import_checkpoint
 from srzoo.fsutil import sha256_file
 from srzoo.models import build_model, get_family
 from srzoo.models.layers import count_parameters
-from srzoo.weights import load_weights, save_weights
+from srzoo.zoo.weightfile import load_weights, save_weights
 
 # (checkpoint, family, scale, fold-to-inference, parity fixture, trainable parameters in SOURCES.md)
 CHECKPOINTS = [

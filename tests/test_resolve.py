@@ -27,11 +27,11 @@ import torch
 from huggingface_hub import constants
 
 from srzoo.cli import main
-from srzoo.convert import first_mismatch
+from srzoo.zoo.convert import first_mismatch
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import build_model
-from srzoo.resolve import ChecksumError, load_pretrained, resolve_weights
-from srzoo.weights import save_weights
+from srzoo.zoo.resolve import ChecksumError, load_pretrained, resolve_weights
+from srzoo.zoo.weightfile import save_weights
 
 REPO_ID = "test/zoo"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -17,9 +17,9 @@ from PIL import Image
 from srzoo.cli import main
 from srzoo.errors import UsageError
 from srzoo.imresize import make_lr
-from srzoo.manifest import parse_manifest
+from srzoo.zoo.manifest import parse_manifest
 from srzoo.models import build_model
-from srzoo.resolve import load_pretrained
+from srzoo.zoo.resolve import load_pretrained
 from srzoo.train.checkpoint import load_checkpoint
 from srzoo.train.config import TrainConfig
 from srzoo.train.data import IterationBatches, PatchDataset, bicubic_patch, extract_subimages, find_images
@@ -28,7 +28,7 @@ from srzoo.train.loop import _stop_signals
 from srzoo.train.optim import make_ema
 from srzoo.train.recipes import recipe_for
 from srzoo.train.warmstart import load_fitting
-from srzoo.weights import load_weights, save_weights
+from srzoo.zoo.weightfile import load_weights, save_weights
 
 FAST = ("--batch-size", "2", "--patch-size", "16", "--workers", "0", "--threads", "1", "--val", "none")
 

@@ -12,7 +12,7 @@ import torch
 from test_train import smooth_images
 
 from srzoo.cli import main
-from srzoo.weights import load_weights
+from srzoo.zoo.weightfile import load_weights
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 ARGS = ("train", "lkdn", "--scale", "2", "--data", "train", "--iters", "4", "--batch-size", "4", "--patch-size", "16",

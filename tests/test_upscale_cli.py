@@ -17,7 +17,7 @@ import srzoo
 from srzoo.cli import main
 from srzoo.cli import upscale as upscale_cli
 from srzoo.models import build_model
-from srzoo.weights import save_weights
+from srzoo.zoo.weightfile import save_weights
 
 RNG = np.random.default_rng(1)
 

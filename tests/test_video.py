@@ -15,7 +15,7 @@ from srzoo.cli import main
 from srzoo.errors import SrzooError
 from srzoo.models import build_model
 from srzoo.video import muxer_for, upscale_video
-from srzoo.weights import save_weights
+from srzoo.zoo.weightfile import save_weights
 
 FPS, SECONDS, WIDTH, HEIGHT, RATE = 10, 2, 32, 24, 48000
 

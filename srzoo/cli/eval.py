@@ -19,10 +19,10 @@ from srzoo.datasets import DATASETS, LR_CHOICES, Dataset, LrChoice, canonical_na
 from srzoo.errors import SrzooError, UsageError
 from srzoo.evaluate import Job, SetResult, Upscale, evaluate, on_uint8, protocol, update_manifest
 from srzoo.inference import Upscaler, pick_device
-from srzoo.manifest import ZooEntry, load_manifest, manifest_path
+from srzoo.zoo.manifest import ZooEntry, load_manifest, manifest_path
 from srzoo.models import SCALES, get_family
 from srzoo.paths import data_root
-from srzoo.resolve import load_pretrained, require_available, zoo_entry
+from srzoo.zoo.resolve import load_pretrained, require_available, zoo_entry
 
 
 @app.command("eval")

@@ -14,10 +14,10 @@ from rich.table import Table
 
 from srzoo.cli.app import app, err_console
 from srzoo.errors import UsageError
-from srzoo.manifest import ZooEntry, load_manifest
+from srzoo.zoo.manifest import ZooEntry, load_manifest
 from srzoo.models import SCALES, get_family
 from srzoo.paths import weights_dir
-from srzoo.resolve import cached_copy, require_available, resolve_weights, zoo_entry
+from srzoo.zoo.resolve import cached_copy, require_available, resolve_weights, zoo_entry
 
 _SHOWN_SETS = ("Set5", "Urban100")
 

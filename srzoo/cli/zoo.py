@@ -9,15 +9,15 @@ import typer
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
 from srzoo.cli.app import err_console, zoo_app
-from srzoo.convert import import_checkpoint
+from srzoo.zoo.convert import import_checkpoint
 from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import sha256_file
-from srzoo.manifest import ZooEntry, find_entry, load_manifest
+from srzoo.zoo.manifest import ZooEntry, find_entry, load_manifest
 from srzoo.models import get_family
 from srzoo.models.layers import count_parameters
 from srzoo.paths import weights_dir
-from srzoo.resolve import HUB_ERRORS, hub_error_reason, hub_warnings_silenced, load_pretrained, verify
-from srzoo.weights import save_weights
+from srzoo.zoo.resolve import HUB_ERRORS, hub_error_reason, hub_warnings_silenced, load_pretrained, verify
+from srzoo.zoo.weightfile import save_weights
 
 
 @zoo_app.command("import")

@@ -12,12 +12,12 @@ from torch import nn
 
 from srzoo.errors import SrzooError
 from srzoo.fsutil import sha256_file
-from srzoo.manifest import find_entry, load_manifest
+from srzoo.zoo.manifest import find_entry, load_manifest
 from srzoo.models import build_model, get_family
 from srzoo.models.layers import count_parameters
 from srzoo.paths import weights_dir
 from srzoo.train.config import TrainConfig, command_line
-from srzoo.weights import save_weights
+from srzoo.zoo.weightfile import save_weights
 
 
 @dataclass(frozen=True)

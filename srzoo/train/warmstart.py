@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srzoo.convert import read_checkpoint
+from srzoo.zoo.convert import read_checkpoint
 from srzoo.errors import SrzooError, UsageError
-from srzoo.resolve import resolve_weights
-from srzoo.weights import load_weights
+from srzoo.zoo.resolve import resolve_weights
+from srzoo.zoo.weightfile import load_weights
 
 _ENTRY = re.compile(r"(?P<name>[\w.-]+?)(?::x?(?P<scale>\d+))?")
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from srzoo.errors import SrzooError
 from srzoo.fsutil import sha256_file
-from srzoo.manifest import find_entry
+from srzoo.zoo.manifest import find_entry
 from srzoo.models.registry import Form, ModelFamily, build_model, check_scale, get_family
 
 # Sub-dicts that BasicSR-style checkpoints wrap their weights in, most preferred first.

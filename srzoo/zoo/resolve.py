@@ -30,13 +30,13 @@ from huggingface_hub.utils import logging as hf_logging
 from huggingface_hub.utils import silent_tqdm
 from torch import nn
 
-from srzoo.convert import detect_form, first_mismatch
+from srzoo.zoo.convert import detect_form, first_mismatch
 from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import sha256_file
-from srzoo.manifest import ZooEntry, find_entry
+from srzoo.zoo.manifest import ZooEntry, find_entry
 from srzoo.models import build_model, check_scale, get_family
 from srzoo.paths import weights_dir
-from srzoo.weights import load_weights
+from srzoo.zoo.weightfile import load_weights
 
 # What a failed Hub call can raise (HTTP status, no cached copy, transport or disk errors,
 # invalid arguments such as a malformed repo id).
