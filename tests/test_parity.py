@@ -132,3 +132,26 @@ def test_wrong_checkpoint_names_first_mismatch(shared_dir: Path):
     with pytest.raises(SrzooError, match="does not fit ALKDNet"):
         import_checkpoint(shared_dir / "weights" / "official" / "lkdn" / "LKDN_x4.pth", "alkdn", 4)
     assert get_family("lkdn").title == "LKDN"
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_ddistill_training_form_matches_the_authors(shared_dir: Path, scale: int):
+    """The authors' training-form state dict (seeded random weights) loads strictly, reproduces their
+    output, and folds into their inference-form tensors (`parity/README.md`)."""
+    tensors = load_file(str(shared_dir / "parity" / f"ddistill_train_x{scale}.safetensors"))
+    train = {k.removeprefix("train."): v for k, v in tensors.items() if k.startswith("train.")}
+    inference = {k.removeprefix("inference."): v for k, v in tensors.items() if k.startswith("inference.")}
+    model = build_model("ddistill", scale, "training")
+    model.load_state_dict(train, strict=True)
+    model.eval()
+    with torch.no_grad():
+        assert (model(tensors["input_mild"]) - tensors["output_train_mild"]).abs().max() <= 1e-5
+        folded = get_family("ddistill").fold(model)
+        state = folded.state_dict()
+        assert set(state) == set(inference)
+        for key, value in inference.items():
+            assert state[key].shape == value.shape
+            assert (state[key] - value).abs().max() <= 1e-6, key
+        out = folded(tensors["input_mild"])
+        assert (out - tensors["output_inference_mild"]).abs().max() <= 1e-5
+        assert (out - tensors["output_train_mild"]).abs().max() <= 1e-5
