@@ -22,6 +22,7 @@ from srzoo.zoo.weightfile import save_weights
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = {("alkdn", 2), ("alkdn", 3), ("alkdn", 4), ("lkdn", 2), ("lkdn", 3), ("lkdn", 4),
             ("lkdn-s", 4), ("aidn", 4), ("ddistill", 4)}
+UNVERIFIED = {("ddistill", 2), ("ddistill", 3)}  # released, known only by git blob id
 
 
 @pytest.fixture(autouse=True)
@@ -35,10 +36,14 @@ def test_shipped_manifest_covers_every_family_and_scale():
         (f.name, s) for f in sorted(list_families(), key=_family_order) for s in SCALES]
     for entry in entries:
         assert (entry.status == "available") == ((entry.name, entry.scale) in OFFICIAL), entry.label
+        assert (entry.status == "unverified") == ((entry.name, entry.scale) in UNVERIFIED), entry.label
         assert entry.filename == f"{entry.name}_x{entry.scale}.safetensors"
         assert (entry.repo_id, entry.revision) == ("srzoo/zoo", "main")
         if entry.available:
-            assert entry.source is not None and entry.source.kind == "official" and entry.sha256
+            source = entry.source
+            assert source is not None and source.kind == "official"
+            assert bool(entry.sha256) == bool(source.checkpoint_sha256) != bool(source.checkpoint_git_blob)
+            assert source.url.startswith(f"https://github.com/{source.repo}/raw/{source.commit}/")
         else:
             assert entry.how and entry.sha256 is None and entry.source is None
 
@@ -123,7 +128,17 @@ BAD = [
     (_set("source", KeyError), "missing field 'source'"),
     (_set("source.kind", "stolen"), "kind = 'stolen'"),
     (_set("source.commit", KeyError), "missing field 'commit'"),
-    (_set("source.url", "x"), "unknown key 'url'"),
+    (_set("source.extra", "x"), "unknown key 'extra'"),
+    (_set("source.url", "https://github.com/stella-von/LKDN/raw/main/LKDN_x2.pth"), "url must be"),
+    (_set("source.url", "https://example.org/LKDN_x2.pth"), "url must be"),
+    (_set("source.commit", "54df78a"), "full 40-digit hash"),
+    (_set("source.checkpoint_git_blob", "0" * 40), "exactly one of"),
+    (_set("source.checkpoint_sha256", KeyError), "exactly one of"),
+    (_set("source.checkpoint_sha256", "abc"), "malformed checkpoint_sha256"),
+    (_set("status", "unverified"), "'sha256' is not allowed when status = 'unverified'"),
+    (lambda d: (d["models"][0].update(status="unverified"), d["models"][0].pop("sha256"),
+                d["models"][0].pop("measured"), d["models"][0].pop("measured_note")),
+     "known only by its checkpoint_git_blob"),
     (_set("name", "lkdnet"), "canonical 'lkdn'"),
     (_set("name", "lkdm"), "unknown model 'lkdm'"),
     (_set("aliases", ["lkdn-s"]), "alias 'lkdn-s'"),
@@ -138,7 +153,8 @@ BAD = [
     (_set("citation.year", KeyError), "missing field 'year'"),
     (_set("citation.year", "2023"), "citation.year must be int"),
     (_set("paper.Set6", [30.0, 0.9]), "unknown dataset 'Set6'"),
-    (_set("paper.Set5", [30.0]), "must be \\[psnr, ssim\\]"),
+    (_set("paper.Set5", [30.0, 0.9, 1.0]), "must be \\[psnr, ssim\\] or \\[psnr\\]"),
+    (_set("measured.Set5", [30.0]), "must be \\[psnr, ssim\\]"),
     (_set("paper.Set5", [30.0, 1.5]), "plausible"),
     (_set("measured", {"Urban100": ["30", 0.9]}), "must be \\[psnr, ssim\\]"),
     (_set("paper_verified", "no"), "'paper_verified' must be bool"),
@@ -196,7 +212,7 @@ def test_import_all_gives_the_shipped_sha256_for_every_official_entry(
         main(["zoo", "import", "--all", str(shared_dir / "weights" / "official")])
     out, err = capsys.readouterr()
     assert info.value.code == 0, err
-    assert out.count("(sha256 verified)") == len(OFFICIAL) and "imported 9 of 9" in err
+    assert out.count("(sha256 verified)") == len(OFFICIAL) and "imported 9 of 11" in err
     for name, scale in OFFICIAL:
         entry = find_entry(name, scale)
         assert sha256_file(tmp_path / entry.filename) == entry.sha256
@@ -213,5 +229,5 @@ def test_import_all_removes_a_file_whose_checksum_does_not_match(
         main(["zoo", "import", "--all", str(tmp_path / "official")])
     out, err = capsys.readouterr()
     assert info.value.code == 1 and out == ""
-    assert "failed lkdn x2:" in err and "does not match the manifest" in err and "imported 0 of 9" in err
+    assert "failed lkdn x2:" in err and "does not match the manifest" in err and "imported 0 of 11" in err
     assert not list(weights.iterdir())

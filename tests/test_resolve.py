@@ -30,7 +30,7 @@ from srzoo.cli import main
 from srzoo.zoo.convert import first_mismatch
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import build_model
-from srzoo.zoo.resolve import ChecksumError, load_pretrained, resolve_weights
+from srzoo.zoo.resolve import ChecksumError, Located, load_pretrained, resolve_weights
 from srzoo.zoo.weightfile import save_weights
 
 REPO_ID = "test/zoo"
@@ -220,16 +220,16 @@ def cached_blobs(tmp_path: Path) -> list[Path]:
 
 def test_first_download_is_verified_then_used_offline(hub: LoopbackHub, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch):
-    path = resolve_weights("lkdn", 2)
+    path = resolve_weights("lkdn", 2).path
     assert path.is_relative_to(tmp_path / "hf" / "hub") and hub.gets() == 1
     model = load_pretrained("lkdnet", 2)
     assert not model.training
     assert model(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)
 
     hub.stop()  # second run: the server is gone, the cache answers
-    assert resolve_weights("lkdn", 2) == path
+    assert resolve_weights("lkdn", 2).path == path
     go_offline(monkeypatch)
-    assert resolve_weights("lkdn", 2) == path
+    assert resolve_weights("lkdn", 2).path == path
 
 
 def test_offline_without_a_cached_copy_is_one_clear_error(hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch):
@@ -243,7 +243,7 @@ def test_weights_dir_comes_before_the_hub(hub: LoopbackHub, tmp_path: Path, blob
     local = tmp_path / "weights" / "lkdn_x2.safetensors"
     local.parent.mkdir()
     local.write_bytes(blobs["lkdn_x2.safetensors"])
-    assert resolve_weights("lkdn", 2) == local
+    assert resolve_weights("lkdn", 2) == Located(local, "dir")
     assert hub.requests == []
 
     local.write_bytes(blobs["other_lkdn_x2"])  # a wrong file there is an error, and stays put
@@ -263,13 +263,13 @@ def test_checksum_mismatch_is_never_loaded_and_is_fetched_again(
 
 
 def test_corrupted_cache_is_replaced_by_a_fresh_download(hub: LoopbackHub, tmp_path: Path):
-    path = resolve_weights("lkdn", 2)
+    path = resolve_weights("lkdn", 2).path
     blob = path.resolve()
     blob.write_bytes(blob.read_bytes()[:-1] + b"\0")
     with pytest.raises(ChecksumError):
         resolve_weights("lkdn", 2)
     assert not blob.exists()
-    assert resolve_weights("lkdn", 2) == path and hub.gets() == 2
+    assert resolve_weights("lkdn", 2).path == path and hub.gets() == 2
 
 
 @pytest.mark.parametrize("status,reason", [(404, "HTTP 404"), (500, "HTTP 500")])
@@ -293,7 +293,7 @@ def test_missing_file_or_repository_is_named(hub: LoopbackHub):
 
 def test_dropped_connection_is_retried_and_verified(hub: LoopbackHub, blobs: dict[str, bytes]):
     hub.drop_at, hub.drops_left = 100_000, 1
-    path = resolve_weights("lkdn", 2)
+    path = resolve_weights("lkdn", 2).path
     assert path.read_bytes() == blobs["lkdn_x2.safetensors"]
     assert hub.gets() == 2
 
@@ -355,9 +355,9 @@ def test_models_lists_statuses_and_cache(hub: LoopbackHub, capsys: pytest.Captur
     code, out, _ = run_cli(capsys, "models")
     assert code == 0
     lines = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines() if " x" in line}
-    assert "available" in lines["lkdn x2"] and "hub" in lines["lkdn x2"] and "37.50/-" in lines["lkdn x2"]
+    assert "trained" in lines["lkdn x2"] and "hub cache" in lines["lkdn x2"] and "37.50/-" in lines["lkdn x2"]
     assert "untrained" in lines["lkdn x3"]
-    assert " no " in lines["lkdn-s x2"]
+    assert " hub " in lines["lkdn-s x2"] and "~0.5M" in lines["lkdn-s x2"]
 
 
 def test_download_all_skips_untrained(hub: LoopbackHub, capsys: pytest.CaptureFixture[str]):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -13,13 +12,20 @@ from rich.console import Console
 from rich.table import Table
 
 from srzoo.cli.app import app, err_console
-from srzoo.errors import UsageError
+from srzoo.errors import SrzooError, UsageError
+from srzoo.zoo.origin import has_origin
 from srzoo.zoo.manifest import ZooEntry, load_manifest
 from srzoo.models import SCALES, get_family
-from srzoo.paths import weights_dir
-from srzoo.zoo.resolve import cached_copy, require_available, resolve_weights, zoo_entry
+from srzoo.zoo.resolve import local_copy, origin_hint, require_available, resolve_weights, zoo_entry
 
 _SHOWN_SETS = ("Set5", "Urban100")
+_LEGEND = "\n".join((
+    "official: the authors' weights; trained: made by `srzoo train`; unverified: released by the "
+    "authors and checked by git blob id, our conversion not yet checked on the real file.",
+    "from: where a run would take the weights now: dir ($SRZOO_WEIGHTS_DIR), bundled (inside srzoo), "
+    "hub cache, hub, origin (the authors' checkpoint, converted). ~: size estimate.",
+    "*: the paper row is not its own (another variant, or third-party; see zoo.toml).",
+))
 
 
 @app.command("models")
@@ -32,17 +38,17 @@ def models_command(
         typer.echo(json.dumps([_as_dict(e) for e in entries], indent=2))
         return
     table = Table(title="srzoo model zoo", title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True,
-                  caption="cached: dir = $SRZOO_WEIGHTS_DIR, hub = Hugging Face cache; "
-                          "* paper row not the authors' own (see zoo.toml)",
-                  caption_justify="left")
-    for column in ("model", "params", "source", "status", "cached"):
-        table.add_column(column, justify="right" if column == "params" else "left")
+                  pad_edge=False)
+    for column in ("model", "params", "status", "from", "size"):
+        table.add_column(column, justify="right" if column in ("params", "size") else "left", no_wrap=True)
     for name in _SHOWN_SETS:
-        table.add_column(f"{name}\npaper/ours", justify="right")
+        table.add_column(f"{name}\npaper/ours", justify="right", no_wrap=True)
     for entry in entries:
-        table.add_row(entry.label, f"{entry.params:,}", entry.source.kind if entry.source else "-",
-                      entry.status, _cached_label(entry), *(_psnr_pair(entry, name) for name in _SHOWN_SETS))
-    Console(highlight=False).print(table)
+        table.add_row(entry.label, f"{entry.params / 1000:.0f}K", _status_label(entry), origin_hint(entry),
+                      _size_label(entry), *(_psnr_pair(entry, name) for name in _SHOWN_SETS))
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(_LEGEND)
 
 
 @app.command("download")
@@ -50,21 +56,44 @@ def download_command(
     model: str | None = typer.Option(None, "--model", "-m", help="Model name or alias, e.g. alkdn."),
     scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor (default: every available one)."),
     all_entries: bool = typer.Option(False, "--all", help="Every entry that has weights."),
+    from_origin: bool = typer.Option(False, "--from-origin",
+                                     help="Fetch and convert the authors' checkpoints even where a copy or the "
+                                          "Hub has the file (official entries only)."),
 ) -> None:
-    """Fetch zoo weights (verified by sha256) so that later runs work offline."""
-    for entry in select_entries(model, scale, all_entries):
-        path = resolve_weights(entry.name, entry.scale, progress=True)
-        typer.echo(f"{entry.label}: {path}")
+    """Fetch zoo weights (verified by sha256) so that later runs work offline.
+
+    The usual order applies (weights dir, bundled, Hub, then the authors' origin); every file is
+    checked against the manifest and stored under $SRZOO_WEIGHTS_DIR. Exit 1 if any entry fails.
+    """
+    failed = 0
+    single = model is not None and scale is not None
+    for entry in select_entries(model, scale, all_entries, official_only=from_origin):
+        try:
+            found = resolve_weights(entry.name, entry.scale, progress=True, origin_only=from_origin)
+        except SrzooError as exc:
+            if single:
+                raise
+            err_console.print(f"[red]failed[/] {entry.label}: {exc}", markup=True, highlight=False)
+            failed += 1
+            continue
+        typer.echo(f"{entry.label}: {found.path} ({found.origin})")
+    if failed:
+        raise typer.Exit(code=1)
 
 
-def select_entries(model: str | None, scale: int | None, all_entries: bool) -> list[ZooEntry]:
-    """The available entries that `download`'s options name; usage errors for bad names/scales."""
+def select_entries(model: str | None, scale: int | None, all_entries: bool,
+                   official_only: bool = False) -> list[ZooEntry]:
+    """The available entries that `download`'s options name (only official ones with
+    `official_only`); usage errors for bad names/scales."""
     named = model is not None or scale is not None
     if all_entries == named:
         raise UsageError("--all cannot be combined with --model/--scale" if named else
                          "say what to download: --model NAME [--scale N], --scale N, or --all")
     if model is not None and scale is not None:
-        return [require_available(zoo_entry(model, scale))]
+        entry = require_available(zoo_entry(model, scale))
+        if official_only and not has_origin(entry):
+            raise UsageError(f"{entry.label} is not an official release: it has no origin to fetch from")
+        return [entry]
     if scale is not None and scale not in SCALES:
         raise UsageError(f"no model has an x{scale} variant (scales: {', '.join(map(str, SCALES))})")
     family = get_family(model).name if model is not None else None
@@ -74,18 +103,29 @@ def select_entries(model: str | None, scale: int | None, all_entries: bool) -> l
     if skipped:
         err_console.print(f"skipping entries without weights (untrained): {', '.join(skipped)}")
     available = [e for e in chosen if e.available]
+    if official_only:
+        trained = [e.label for e in available if not has_origin(e)]
+        if trained:
+            err_console.print(f"skipping entries with no authors' checkpoint: {', '.join(trained)}")
+        available = [e for e in available if has_origin(e)]
     if not available:
         raise UsageError(f"no weights exist yet for {', '.join(skipped) or 'that selection'}")
     return available
 
 
-def _cached_label(entry: ZooEntry) -> str:
+def _status_label(entry: ZooEntry) -> str:
+    if entry.status != "available" or entry.source is None:
+        return entry.status
+    return "official" if entry.source.kind == "official" else "trained"
+
+
+def _size_label(entry: ZooEntry) -> str:
+    """The file's size, or about 4 bytes per parameter (float32) where it is not here yet."""
     if not entry.available:
         return "-"
-    path = cached_copy(entry)
-    if path is None:
-        return "no"
-    return "dir" if path.parent == weights_dir() else "hub"
+    found = local_copy(entry)
+    size = found.path.stat().st_size if found else 4 * entry.params
+    return f"{'' if found else '~'}{size / 1e6:.1f}M"
 
 
 def _psnr_pair(entry: ZooEntry, dataset: str) -> str:
@@ -96,6 +136,7 @@ def _psnr_pair(entry: ZooEntry, dataset: str) -> str:
 
 def _as_dict(entry: ZooEntry) -> dict[str, Any]:
     data = dataclasses.asdict(entry)
-    path: Path | None = cached_copy(entry) if entry.available else None
-    data["cached"] = str(path) if path else None
+    found = local_copy(entry) if entry.available else None
+    data["cached"] = str(found.path) if found else None
+    data["weights_from"] = origin_hint(entry)
     return data

@@ -26,6 +26,7 @@ from srzoo.imagefile import (DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Network, pillow
                              upscale_pixels, write_image)
 from srzoo.inference import Upscaler
 from srzoo.models import check_scale, get_family
+from srzoo.zoo.resolve import resolve_weights
 from srzoo.video import VIDEO_SUFFIXES, FrameNetwork, VideoSettings, muxer_for, upscale_video
 
 STDIO = "-"
@@ -76,6 +77,7 @@ class Summary:
     skipped: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, str] = field(default_factory=dict)  # path and where it came from (`Located`)
 
     @property
     def exit_code(self) -> int:
@@ -128,7 +130,13 @@ def upscale_command(
     summary = Summary(family.name, scale, inputs=list(inputs))
     for failure in missing:
         _fail(summary, failure["input"], failure["error"])
-    run_batch(jobs, options, lambda: api.load_upscaler(family.name, scale, **engine_options), summary, quiet)
+
+    def load() -> Upscaler:
+        found = resolve_weights(family.name, scale, weights)
+        summary.weights = {"path": str(found.path), "from": found.origin}
+        return api.load_upscaler(family.name, scale, **{**engine_options, "weights": found.path})
+
+    run_batch(jobs, options, load, summary, quiet)
     if as_json:
         typer.echo(json.dumps({**asdict(summary), "exit_code": summary.exit_code}, indent=2))
     if not quiet:

@@ -16,7 +16,9 @@ from srzoo.zoo.manifest import ZooEntry, find_entry, load_manifest
 from srzoo.models import get_family
 from srzoo.models.layers import count_parameters
 from srzoo.paths import weights_dir
-from srzoo.zoo.resolve import HUB_ERRORS, hub_error_reason, hub_warnings_silenced, load_pretrained, verify
+from srzoo.zoo.hub import HUB_ERRORS, hub_error_reason, hub_warnings_silenced
+from srzoo.zoo.origin import has_origin, install_checkpoint
+from srzoo.zoo.resolve import load_pretrained
 from srzoo.zoo.weightfile import save_weights
 
 
@@ -60,29 +62,24 @@ def import_command(
 
 
 def import_official(folder: Path) -> int:
-    """Import every official manifest entry whose checkpoint is under `folder` into the weights dir,
-    each verified against the manifest's sha256 (a file that does not match is removed)."""
+    """Install every official manifest entry whose checkpoint is under `folder` into the weights dir:
+    checkpoint hash checked, converted, result checked against the manifest's sha256."""
     if not folder.is_dir():
         raise SrzooError(f"{folder} is not a folder of official checkpoints")
-    entries = [e for e in load_manifest() if e.source is not None and e.source.kind == "official"]
+    entries = [e for e in load_manifest() if has_origin(e)]
     found = [e for e in entries if (folder / e.source.checkpoint).is_file()]
     if not found:
         raise SrzooError(f"none of the official checkpoints named in zoo.toml is under {folder} "
                          f"(e.g. {entries[0].source.checkpoint})")
     failed = 0
     for entry in found:
-        target = weights_dir() / entry.filename
         try:
-            state, metadata = import_checkpoint(folder / entry.source.checkpoint, entry.name, entry.scale,
-                                                fold=entry.form == "inference")
-            save_weights(target, state, metadata)
-            verify(target, entry, "the checkpoint differs from the one the manifest was made from")
+            target = install_checkpoint(entry, folder / entry.source.checkpoint)
         except SrzooError as exc:
-            target.unlink(missing_ok=True)
             err_console.print(f"[red]failed[/] {entry.label}: {exc}", markup=True, highlight=False)
             failed += 1
             continue
-        typer.echo(f"{entry.label}: {target} (sha256 verified)")
+        typer.echo(f"{entry.label}: {target} ({'sha256 verified' if entry.verified else 'git blob verified'})")
     missing = [f"{e.label} ({e.source.checkpoint})" for e in entries if e not in found]
     if missing:
         err_console.print(f"not under {folder}: {', '.join(missing)}")

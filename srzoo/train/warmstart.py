@@ -46,7 +46,7 @@ def read_init(spec: str, scale: int) -> tuple[dict[str, torch.Tensor], str]:
         if match is None:
             raise UsageError(f"--init {spec!r}: not a file, nor a zoo entry like lkdn or lkdn:x4")
         entry_scale = int(match["scale"] or scale)
-        path = resolve_weights(match["name"], entry_scale)
+        path = resolve_weights(match["name"], entry_scale).path
         spec = f"{match['name']} x{entry_scale} ({path})"
     if path.suffix == ".safetensors":
         return load_weights(path)[0], spec

@@ -22,10 +22,12 @@ MANIFEST_PATH = Path(__file__).resolve().parent / "zoo.toml"
 SCHEMA_VERSION = 1
 DATASETS = ("Set5", "Set14", "B100", "Urban100", "Manga109")
 
-Status = Literal["available", "untrained"]
-Scores = dict[str, tuple[float, float]]
+Status = Literal["available", "unverified", "untrained"]
+Scores = dict[str, tuple[float, float | None]]  # dataset -> (PSNR, SSIM or None if unpublished)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_GIT_BLOB = re.compile(r"[0-9a-f]{40}")
+ORIGIN_HOST = "https://github.com"
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 # key -> expected type; `int` means int but not bool.
@@ -40,22 +42,40 @@ _ALWAYS = ("name", "aliases", "scale", "status", "form", "params", "filename", "
 # status -> (required keys, forbidden keys)
 _BY_STATUS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "available": (("sha256", "source"), ("how",)),
+    "unverified": (("source",), ("sha256", "how", "measured", "measured_note")),
     "untrained": (("how",), ("sha256", "source", "measured", "measured_note")),
 }
-_SOURCE_FIELDS = {"official": ("repo", "commit", "checkpoint"), "srzoo-train": ("command", "data")}
+# kind -> (required fields, optional fields); an official source has exactly one checkpoint hash.
+_SOURCE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "official": (("repo", "commit", "checkpoint", "url"), ("checkpoint_sha256", "checkpoint_git_blob")),
+    "srzoo-train": (("command", "data"), ()),
+}
 _CITATION_FIELDS: dict[str, type] = {"title": str, "venue": str, "year": int}
 
 
 @dataclass(frozen=True)
 class Source:
-    """Where the weights come from: the authors' release, or an `srzoo train` run."""
+    """Where the weights come from: the authors' release, or an `srzoo train` run.
+
+    Official: `repo` at the full `commit`, the checkpoint's `url` there, its local name
+    `checkpoint` (relative to a folder of official checkpoints, for `srzoo zoo import --all`) and
+    its hash: `checkpoint_sha256`, or only `checkpoint_git_blob` where the file was never seen by us.
+    """
 
     kind: Literal["official", "srzoo-train"]
     repo: str = ""
     commit: str = ""
     checkpoint: str = ""
+    url: str = ""
+    checkpoint_sha256: str = ""
+    checkpoint_git_blob: str = ""
     command: str = ""
     data: str = ""
+
+    def origin_url(self) -> str:
+        """`url`, on the mirror named by `$SRZOO_ORIGIN_ENDPOINT` if set (like `HF_ENDPOINT` for the Hub)."""
+        mirror = os.environ.get("SRZOO_ORIGIN_ENDPOINT", "").rstrip("/")
+        return mirror + self.url.removeprefix(ORIGIN_HOST) if mirror else self.url
 
 
 @dataclass(frozen=True)
@@ -102,7 +122,13 @@ class ZooEntry:
 
     @property
     def available(self) -> bool:
-        return self.status == "available"
+        """Weights exist (checked against `sha256`, or, when unverified, against the source's hash)."""
+        return self.status in ("available", "unverified")
+
+    @property
+    def verified(self) -> bool:
+        """srzoo's file for this entry has a known sha256 (false for `status = "unverified"`)."""
+        return self.sha256 is not None
 
 
 def manifest_path() -> Path:
@@ -165,6 +191,9 @@ def _entry(row: Any, where: str) -> ZooEntry:
         where = f"{where} ({row['name']} x{row['scale']})"
     _check_keys(row, where)
     family = _family(row, where)
+    if row["status"] == "unverified" and "checkpoint_git_blob" not in row["source"]:
+        raise SrzooError(f"{where}: status 'unverified' is for an official checkpoint known only by "
+                         "its checkpoint_git_blob")
     return ZooEntry(
         name=row["name"],
         aliases=tuple(row["aliases"]),
@@ -180,7 +209,7 @@ def _entry(row: Any, where: str) -> ZooEntry:
         sha256=_match(row, "sha256", _SHA256, "64 lowercase hex digits", where) if "sha256" in row else None,
         source=_source(row["source"], where) if "source" in row else None,
         how=_nonempty(row, "how", where) if "how" in row else None,
-        paper=_scores(row.get("paper", {}), f"{where}: paper"),
+        paper=_scores(row.get("paper", {}), f"{where}: paper", ssim_optional=True),
         paper_note=row.get("paper_note"),
         paper_verified=row.get("paper_verified", True),
         measured=_scores(row.get("measured", {}), f"{where}: measured"),
@@ -271,14 +300,35 @@ def _source(table: dict[str, Any], where: str) -> Source:
     kind = table.get("kind")
     if kind not in _SOURCE_FIELDS:
         raise SrzooError(f"{where}: kind = {kind!r} is not one of {', '.join(_SOURCE_FIELDS)}")
-    _exact_keys(table, ("kind", *_SOURCE_FIELDS[kind]), where)
-    for key in _SOURCE_FIELDS[kind]:
-        _check_type(table[key], str, f"{where}.{key}")
+    required, optional = _SOURCE_FIELDS[kind]
+    _exact_keys(table, ("kind", *required), where, optional)
+    for key in (*required, *optional):
+        if key in table:
+            _check_type(table[key], str, f"{where}.{key}")
+    if kind == "official":
+        _check_official(table, where)
     return Source(**table)
 
 
-def _exact_keys(table: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(table) - set(keys))
+def _check_official(table: dict[str, Any], where: str) -> None:
+    hashes = [key for key in _SOURCE_FIELDS["official"][1] if key in table]
+    if len(hashes) != 1:
+        raise SrzooError(f"{where}: give exactly one of checkpoint_sha256, checkpoint_git_blob")
+    if not _GIT_BLOB.fullmatch(table["commit"]):
+        raise SrzooError(f"{where}: commit {table['commit']!r} must be the full 40-digit hash")
+    prefix = f"{ORIGIN_HOST}/{table['repo']}/raw/{table['commit']}/"
+    if not table["url"].startswith(prefix) or table["url"] == prefix:
+        raise SrzooError(f"{where}: url must be {prefix}PATH (the file at the pinned commit)")
+    if Path(table["url"]).name != Path(table["checkpoint"]).name:
+        raise SrzooError(f"{where}: url and checkpoint must name the same file")
+    pattern = _SHA256 if hashes[0] == "checkpoint_sha256" else _GIT_BLOB
+    if not pattern.fullmatch(table[hashes[0]]):
+        raise SrzooError(f"{where}: malformed {hashes[0]} {table[hashes[0]]!r}")
+
+
+def _exact_keys(table: dict[str, Any], keys: tuple[str, ...], where: str,
+                optional: tuple[str, ...] = ()) -> None:
+    unknown = sorted(set(table) - set(keys) - set(optional))
     if unknown:
         raise SrzooError(f"{where}: unknown key {unknown[0]!r}")
     missing = [k for k in keys if k not in table]
@@ -286,16 +336,18 @@ def _exact_keys(table: dict[str, Any], keys: tuple[str, ...], where: str) -> Non
         raise SrzooError(f"{where}: missing field {missing[0]!r}")
 
 
-def _scores(table: dict[str, Any], where: str) -> Scores:
+def _scores(table: dict[str, Any], where: str, ssim_optional: bool = False) -> Scores:
+    """Validated {dataset: (psnr, ssim)}; with `ssim_optional`, `[psnr]` alone means no published SSIM."""
     scores: Scores = {}
+    shape = "[psnr, ssim] or [psnr]" if ssim_optional else "[psnr, ssim]"
     for dataset, pair in table.items():
         if dataset not in DATASETS:
             raise SrzooError(f"{where}: unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
-        if (not isinstance(pair, list) or len(pair) != 2
+        if (not isinstance(pair, list) or len(pair) not in ((1, 2) if ssim_optional else (2,))
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)):
-            raise SrzooError(f"{where}.{dataset} must be [psnr, ssim]")
-        psnr, ssim = float(pair[0]), float(pair[1])
-        if not (0 < psnr < 100 and 0 <= ssim <= 1):
-            raise SrzooError(f"{where}.{dataset}: [{psnr}, {ssim}] is not a plausible [psnr, ssim]")
+            raise SrzooError(f"{where}.{dataset} must be {shape}")
+        psnr, ssim = float(pair[0]), (float(pair[1]) if len(pair) == 2 else None)
+        if not (0 < psnr < 100 and (ssim is None or 0 <= ssim <= 1)):
+            raise SrzooError(f"{where}.{dataset}: {pair} is not a plausible {shape}")
         scores[dataset] = (psnr, ssim)
     return scores

@@ -1,53 +1,44 @@
-"""Finding, verifying and loading zoo weights.
-
-Resolution order for (model, scale):
-1. `--weights PATH`: any local safetensors file (its tensors must fit the model);
-2. `$SRZOO_WEIGHTS_DIR/<filename>` (see `srzoo.paths.weights_dir`), e.g. written by `srzoo zoo import`;
-3. `huggingface_hub.hf_hub_download(repo_id, filename, revision)`, which honours the Hub cache,
-   `HF_HUB_OFFLINE`, `HF_ENDPOINT` and `HF_HOME`.
-Files from 2 and 3 are checked against the manifest's sha256 before anything reads them; a bad
-download is deleted from the Hub cache so that the next run fetches it again.
-"""
+"""Finding the weights of (model, scale) in the order of `srzoo.zoo`'s docstring, and loading them."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-import httpx2
-from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    HfHubHTTPError,
-    LocalEntryNotFoundError,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from huggingface_hub.utils import logging as hf_logging
-from huggingface_hub.utils import silent_tqdm
+from huggingface_hub import constants
 from torch import nn
 
-from srzoo.zoo.convert import detect_form, first_mismatch
 from srzoo.errors import SrzooError, UsageError
-from srzoo.fsutil import sha256_file
-from srzoo.zoo.manifest import ZooEntry, find_entry
 from srzoo.models import build_model, check_scale, get_family
 from srzoo.paths import weights_dir
+from srzoo.zoo.convert import detect_form, first_mismatch
+from srzoo.zoo.hub import HubMissError, discard_cached, hub_cached, hub_download
+from srzoo.zoo.integrity import ChecksumError, verify
+from srzoo.zoo.manifest import ZooEntry, find_entry
+from srzoo.zoo.origin import fetch_from_origin, has_origin
 from srzoo.zoo.weightfile import load_weights
 
-# What a failed Hub call can raise (HTTP status, no cached copy, transport or disk errors,
-# invalid arguments such as a malformed repo id).
-HUB_ERRORS = (HfHubHTTPError, EntryNotFoundError, OSError, httpx2.HTTPError, ValueError)
-_NOT_FOUND = ((RepositoryNotFoundError, "repository not found (or private)"),
-              (RevisionNotFoundError, "revision not found"),
-              (RemoteEntryNotFoundError, "file not found in the repository"))
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+
+Origin = Literal["file", "dir", "bundled", "hub cache", "hub", "origin"]
+_REMEDY: dict[Origin, str] = {
+    "dir": "replace it (`srzoo download`, `srzoo zoo import`) or delete it",
+    "bundled": "the installed package is damaged; reinstall srzoo",
+    "hub cache": "it was removed from the Hugging Face cache, so the next run downloads it again",
+}
+
+__all__ = ["BUNDLED_DIR", "ChecksumError", "Located", "load_pretrained", "local_copy", "require_available",
+           "resolve_weights", "zoo_entry"]
 
 
-class ChecksumError(SrzooError):
-    """A weights file whose sha256 differs from the manifest's."""
+@dataclass(frozen=True)
+class Located:
+    """A verified weights file and where it was found."""
+
+    path: Path
+    origin: Origin
 
 
 def zoo_entry(name: str, scale: int) -> ZooEntry:
@@ -67,70 +58,103 @@ def require_available(entry: ZooEntry, hint: str = "") -> ZooEntry:
     return entry
 
 
-def resolve_weights(name: str, scale: int, weights: Path | None = None, progress: bool = False) -> Path:
-    """The verified weights file for `name` x`scale` (see the module docstring for the order)."""
+def bundled_file(entry: ZooEntry) -> Path | None:
+    """The package's copy of `entry`'s file, if the bundle's SHA256SUMS lists the entry's sha256."""
+    return BUNDLED_DIR / entry.filename if (entry.sha256, entry.filename) in _bundle_index() else None
+
+
+@lru_cache(maxsize=1)
+def _bundle_index() -> frozenset[tuple[str, str]]:
+    lines = (BUNDLED_DIR / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    return frozenset((digest, name) for digest, name in (line.split() for line in lines if line.strip()))
+
+
+def local_copy(entry: ZooEntry) -> Located | None:
+    """Where `entry`'s file already is on this machine, in resolution order (unverified: no hashing)."""
+    candidates: tuple[tuple[Path | None, Origin], ...] = (
+        (weights_dir() / entry.filename, "dir"),
+        (bundled_file(entry), "bundled"),
+        (hub_cached(entry), "hub cache"),
+    )
+    return next((Located(path, origin) for path, origin in candidates if path is not None and path.is_file()),
+                None)
+
+
+def resolve_weights(name: str, scale: int, weights: Path | None = None, progress: bool = False,
+                    origin_only: bool = False) -> Located:
+    """The verified weights file for `name` x`scale` and where it came from.
+
+    `origin_only` skips every copy and the Hub and converts the authors' checkpoint afresh.
+    """
     family = get_family(name)
     check_scale(family, scale)
     if weights is not None:
         if not Path(weights).is_file():
             raise SrzooError(f"weights file not found: {weights}")
-        return Path(weights)
+        return Located(Path(weights), "file")
     entry = require_available(zoo_entry(family.name, scale), hint="; or pass --weights PATH")
-    local = weights_dir() / entry.filename
-    if local.is_file():
-        return verify(local, entry, "replace it (`srzoo zoo import`) or delete it")
-    path = download(entry, progress)
+    if origin_only:
+        return _from_origin(entry, progress)
+    found = local_copy(entry)
+    if found is not None:
+        return _checked(found, entry)
     try:
-        return verify(path, entry, "it was removed from the Hugging Face cache, so the next run "
-                                   "downloads it again")
+        return _checked(Located(hub_download(entry, progress), "hub"), entry)
+    except HubMissError as exc:
+        if not has_origin(entry):
+            raise
+        hub_miss = exc
     except ChecksumError:
-        discard_cached(path)
         raise
-
-
-def verify(path: Path, entry: ZooEntry, remedy: str) -> Path:
-    """`path`, after checking its sha256 against the manifest; `ChecksumError` (with `remedy`) if not."""
-    actual = sha256_file(path)
-    if actual != entry.sha256:
-        raise ChecksumError(f"{path}: sha256 {actual[:12]}… does not match the manifest's "
-                            f"{entry.sha256[:12]}… for {entry.label}; not loaded: {remedy}")
-    return path
-
-
-def download(entry: ZooEntry, progress: bool = False) -> Path:
-    """Fetch `entry`'s file into the Hugging Face cache (or find it there) with huggingface_hub."""
+    except SrzooError as exc:
+        if not has_origin(entry):
+            raise
+        raise SrzooError(f"{exc}; or download {entry.source.url} and convert it, no network needed: "
+                         f"srzoo zoo import --all FOLDER (with FOLDER/{entry.source.checkpoint})") from exc
     try:
-        with hub_warnings_silenced():
-            return Path(hf_hub_download(entry.repo_id, entry.filename, revision=entry.revision,
-                                        tqdm_class=None if progress else silent_tqdm))
-    except HUB_ERRORS as exc:
-        where = f"{entry.repo_id}@{entry.revision}/{entry.filename} from {constants.ENDPOINT}"
-        official = entry.source is not None and entry.source.kind == "official"
-        hint = (f"; or convert the authors' checkpoint, no network needed: srzoo zoo import --all FOLDER "
-                f"(with FOLDER/{entry.source.checkpoint})" if official else "")
-        raise SrzooError(f"cannot download {where}: {hub_error_reason(exc)}{hint}") from exc
+        return _from_origin(entry, progress)
+    except SrzooError as exc:
+        raise SrzooError(f"{exc} (the Hub has no copy either: {hub_miss})") from exc
 
 
-def discard_cached(path: Path) -> None:
-    """Delete a Hub-cache file (its snapshot link and the blob behind it)."""
-    blob = path.resolve()
-    path.unlink(missing_ok=True)
-    blob.unlink(missing_ok=True)
+def _from_origin(entry: ZooEntry, progress: bool) -> Located:
+    if not has_origin(entry):
+        raise UsageError(f"{entry.label} is not an official release: it has no origin to fetch from")
+    return Located(fetch_from_origin(entry, progress), "origin")
 
 
-def cached_copy(entry: ZooEntry) -> Path | None:
-    """Where `entry`'s file already is on this machine (weights dir, then Hub cache), if anywhere."""
-    local = weights_dir() / entry.filename
-    if local.is_file():
-        return local
-    hit = try_to_load_from_cache(entry.repo_id, entry.filename, revision=entry.revision)
-    return Path(hit) if isinstance(hit, str) else None
+def _checked(found: Located, entry: ZooEntry) -> Located:
+    """`found`, after its sha256 check; a bad Hub download is also deleted from the cache."""
+    try:
+        verify(found.path, entry, _REMEDY.get(found.origin, _REMEDY["hub cache"]))
+    except ChecksumError:
+        if found.origin in ("hub", "hub cache"):
+            discard_cached(found.path)
+        raise
+    return found
+
+
+def origin_hint(entry: ZooEntry) -> str:
+    """Where `srzoo models` says the weights would come from now, without touching the network."""
+    if not entry.available:
+        return "-"
+    found = local_copy(entry)
+    if found is not None:
+        return found.origin
+    if constants.HF_HUB_OFFLINE:
+        return "offline"
+    return "hub/origin" if has_origin(entry) else "hub"
 
 
 def load_pretrained(name: str, scale: int, weights: Path | None = None) -> nn.Module:
     """The pretrained network in inference form and eval mode; training-form files are folded."""
     family = get_family(name)
-    path = resolve_weights(family.name, scale, weights)
+    return load_network(family.name, scale, resolve_weights(family.name, scale, weights).path)
+
+
+def load_network(name: str, scale: int, path: Path) -> nn.Module:
+    """The network stored in the (already verified) safetensors file `path`, in inference form."""
+    family = get_family(name)
     state, metadata = load_weights(path)
     form = metadata.get("form") or detect_form(family, scale, state)
     if form not in family.forms:
@@ -145,33 +169,3 @@ def load_pretrained(name: str, scale: int, weights: Path | None = None) -> nn.Mo
             raise SrzooError(f"{family.title} has no re-parameterisation to fold {path} with")
         model = family.fold(model.eval())
     return model.eval()
-
-
-@contextmanager
-def hub_warnings_silenced() -> Iterator[None]:
-    """Mute huggingface_hub's per-retry warnings (srzoo reports one line) unless HF_HUB_VERBOSITY is set."""
-    if os.environ.get("HF_HUB_VERBOSITY"):
-        yield
-        return
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-
-
-def hub_error_reason(exc: BaseException) -> str:
-    """One line saying why a huggingface_hub call failed."""
-    if isinstance(exc, LocalEntryNotFoundError):
-        if constants.HF_HUB_OFFLINE:
-            return ("not in the Hugging Face cache and HF_HUB_OFFLINE is set; run `srzoo download` "
-                    "while online, or put the file in $SRZOO_WEIGHTS_DIR")
-        if exc.__cause__ is not None:
-            exc = exc.__cause__
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        status = f"HTTP {exc.response.status_code} {exc.response.reason_phrase}".strip()
-        meaning = next((text for kind, text in _NOT_FOUND if isinstance(exc, kind)), "")
-        return f"{meaning} ({status})" if meaning else status
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
