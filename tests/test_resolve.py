@@ -1,6 +1,6 @@
 """Weight resolution, `srzoo models/download` and `zoo publish` against a real HTTP server.
 
-The server runs on 127.0.0.1 in a thread and answers the Hub's resolve URLs
+The server (`loopback.LoopbackHub`) runs on 127.0.0.1 in a thread and answers the Hub's resolve URLs
 (`/{repo_id}/resolve/{revision}/{filename}`, HEAD and GET, with ETag, X-Repo-Commit and
 Content-Length). huggingface_hub talks to it over real sockets: nothing below it is mocked. Its
 settings are read from the environment when it is imported, so `hub_settings` re-reads them the way
@@ -10,21 +10,17 @@ a fresh process would; one test also runs the CLI as a subprocess with the varia
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import safetensors.torch
 import torch
-from huggingface_hub import constants
+from loopback import REPO_ID, LoopbackHub, hub_settings
 
 from srzoo.cli import main
 from srzoo.zoo.convert import first_mismatch
@@ -33,94 +29,7 @@ from srzoo.models import build_model
 from srzoo.zoo.resolve import ChecksumError, Located, load_pretrained, resolve_weights
 from srzoo.zoo.weightfile import save_weights
 
-REPO_ID = "test/zoo"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 CITATION = '{ title = "A paper", venue = "A venue", year = 2023 }'
-
-
-class LoopbackHub:
-    """A minimal Hub: serves `files` of one repo, optionally failing with `status` or cutting GETs."""
-
-    def __init__(self, files: dict[str, bytes], repo_id: str = REPO_ID) -> None:
-        self.files = files
-        self.repo_id = repo_id
-        self.status: int | None = None      # answer every request with this HTTP status
-        self.drop_at: int | None = None     # cut GET bodies at this byte offset ...
-        self.drops_left = 0                 # ... this many times (-1: always)
-        self.requests: list[tuple[str, str, str | None]] = []
-        handler = type("Handler", (_HubHandler,), {"hub": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def gets(self) -> int:
-        return sum(method == "GET" for method, _, _ in self.requests)
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.server.server_close()
-            self.thread.join()
-
-
-class _HubHandler(BaseHTTPRequestHandler):
-    hub: LoopbackHub
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the access log
-        pass
-
-    def do_HEAD(self) -> None:
-        self._respond(body=False)
-
-    def do_GET(self) -> None:
-        self._respond(body=True)
-
-    def _respond(self, body: bool) -> None:
-        hub = self.hub
-        hub.requests.append((self.command, self.path, self.headers.get("Range")))
-        if hub.status is not None:
-            # Retry-After: 0 keeps huggingface_hub's backoff between its retries at one second.
-            return self._error(hub.status, {"Retry-After": "0"})
-        if not self.path.startswith(f"/{hub.repo_id}/"):  # what the Hub answers for unknown repos
-            return self._error(401, {"X-Error-Code": "RepoNotFound"})
-        match = re.fullmatch(rf"/{hub.repo_id}/resolve/(?:main|{COMMIT})/([^/]+)", self.path)
-        data = hub.files.get(match.group(1)) if match else None
-        if data is None:
-            return self._error(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT})
-        start = int(re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "bytes=0-")).group(1))
-        self.send_response(206 if start else 200)
-        headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": COMMIT,
-                   "Content-Length": str(len(data) - start), "Accept-Ranges": "bytes",
-                   "Content-Type": "application/octet-stream", "Connection": "close"}
-        if start:
-            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
-        self._headers(headers)
-        if not body:
-            return
-        if hub.drop_at is not None and hub.drops_left != 0:
-            hub.drops_left -= 1
-            self.wfile.write(data[start:max(start, hub.drop_at)])  # then the connection closes
-            return
-        self.wfile.write(data[start:])
-
-    def _error(self, status: int, extra: dict[str, str]) -> None:
-        text = f"error {status}".encode()
-        self.send_response(status)
-        self._headers({**extra, "Content-Length": str(len(text)), "Content-Type": "text/plain",
-                       "Connection": "close"})
-        if self.command != "HEAD":
-            self.wfile.write(text)
-
-    def _headers(self, headers: dict[str, str]) -> None:
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
 
 
 def _weights_file(path: Path, family: str, scale: int, form: str, seed: int) -> bytes:
@@ -163,21 +72,6 @@ def write_manifest(path: Path, blobs: dict[str, bytes]) -> Path:
         'how = "train it with srzoo train"\n',
         encoding="utf-8")
     return path
-
-
-def hub_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
-    """Set huggingface_hub's environment and re-read its `constants`, as a new process would."""
-    for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                "HF_HUB_VERBOSITY"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    spec = importlib.util.find_spec("huggingface_hub.constants")
-    fresh = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fresh)
-    for name, value in vars(fresh).items():
-        if name.isupper():
-            monkeypatch.setattr(constants, name, value)
 
 
 @pytest.fixture

@@ -100,10 +100,9 @@ def resolve_weights(name: str, scale: int, weights: Path | None = None, progress
         return _checked(found, entry)
     try:
         return _checked(Located(hub_download(entry, progress), "hub"), entry)
-    except HubMissError as exc:
+    except HubMissError:
         if not has_origin(entry):
             raise
-        hub_miss = exc
     except ChecksumError:
         raise
     except SrzooError as exc:
@@ -114,7 +113,7 @@ def resolve_weights(name: str, scale: int, weights: Path | None = None, progress
     try:
         return _from_origin(entry, progress)
     except SrzooError as exc:
-        raise SrzooError(f"{exc} (the Hub has no copy either: {hub_miss})") from exc
+        raise SrzooError(f"{exc} (and the Hub has no copy)") from exc
 
 
 def _from_origin(entry: ZooEntry, progress: bool) -> Located:

@@ -1,0 +1,184 @@
+"""Loopback stand-ins for the Hugging Face Hub and the authors' origin, for the download tests.
+
+Both are real HTTP servers on 127.0.0.1 in a thread: huggingface_hub talks to them over sockets,
+nothing below it is mocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from huggingface_hub import constants
+
+REPO_ID = "test/zoo"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class LoopbackHub:
+    """A minimal Hub: serves `files` of one repo, optionally failing with `status` or cutting GETs."""
+
+    def __init__(self, files: dict[str, bytes], repo_id: str = REPO_ID) -> None:
+        self.files = files
+        self.repo_id = repo_id
+        self.status: int | None = None      # answer every request with this HTTP status
+        self.drop_at: int | None = None     # cut GET bodies at this byte offset ...
+        self.drops_left = 0                 # ... this many times (-1: always)
+        self.requests: list[tuple[str, str, str | None]] = []
+        handler = type("Handler", (_HubHandler,), {"hub": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def gets(self) -> int:
+        return sum(method == "GET" for method, _, _ in self.requests)
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread.join()
+
+
+class _HubHandler(BaseHTTPRequestHandler):
+    hub: LoopbackHub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the access log
+        pass
+
+    def do_HEAD(self) -> None:
+        self._respond(body=False)
+
+    def do_GET(self) -> None:
+        self._respond(body=True)
+
+    def _respond(self, body: bool) -> None:
+        hub = self.hub
+        hub.requests.append((self.command, self.path, self.headers.get("Range")))
+        if hub.status is not None:
+            # Retry-After: 0 keeps huggingface_hub's backoff between its retries at one second.
+            return self._error(hub.status, {"Retry-After": "0"})
+        if not self.path.startswith(f"/{hub.repo_id}/"):  # what the Hub answers for unknown repos
+            return self._error(401, {"X-Error-Code": "RepoNotFound"})
+        match = re.fullmatch(rf"/{hub.repo_id}/resolve/(?:main|{COMMIT})/([^/]+)", self.path)
+        data = hub.files.get(match.group(1)) if match else None
+        if data is None:
+            return self._error(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT})
+        start = int(re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "bytes=0-")).group(1))
+        self.send_response(206 if start else 200)
+        headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": COMMIT,
+                   "Content-Length": str(len(data) - start), "Accept-Ranges": "bytes",
+                   "Content-Type": "application/octet-stream", "Connection": "close"}
+        if start:
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        self._headers(headers)
+        if not body:
+            return
+        if hub.drop_at is not None and hub.drops_left != 0:
+            hub.drops_left -= 1
+            self.wfile.write(data[start:max(start, hub.drop_at)])  # then the connection closes
+            return
+        self.wfile.write(data[start:])
+
+    def _error(self, status: int, extra: dict[str, str]) -> None:
+        text = f"error {status}".encode()
+        self.send_response(status)
+        self._headers({**extra, "Content-Length": str(len(text)), "Content-Type": "text/plain",
+                       "Connection": "close"})
+        if self.command != "HEAD":
+            self.wfile.write(text)
+
+    def _headers(self, headers: dict[str, str]) -> None:
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+
+def hub_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """Set huggingface_hub's environment and re-read its `constants`, as a new process would."""
+    for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                "HF_HUB_VERBOSITY"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    spec = importlib.util.find_spec("huggingface_hub.constants")
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    for name, value in vars(fresh).items():
+        if name.isupper():
+            monkeypatch.setattr(constants, name, value)
+
+
+
+
+class LoopbackOrigin:
+    """A static file server standing in for GitHub's `/OWNER/REPO/raw/COMMIT/PATH` URLs.
+
+    `files` maps URL paths to bytes. `cut_at` truncates every GET body at that offset (the
+    Content-Length still announces the whole file); `status` answers every request with it.
+    """
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.cut_at: int | None = None
+        self.status: int | None = None
+        self.requests: list[str] = []
+        handler = type("Handler", (_OriginHandler,), {"origin": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread.join()
+
+
+class _OriginHandler(BaseHTTPRequestHandler):
+    origin: LoopbackOrigin
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the access log
+        pass
+
+    def do_GET(self) -> None:
+        origin = self.origin
+        origin.requests.append(self.path)
+        data = origin.files.get(self.path)
+        status = origin.status or (200 if data is not None else 404)
+        if status != 200:
+            body = b"Not Found" if status == 404 else b"error"
+            self.send_response(status)
+            self._headers({"Content-Length": str(len(body)), "Connection": "close"})
+            self.wfile.write(body)
+            return
+        start = int(re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "bytes=0-")).group(1))
+        self.send_response(206 if start else 200)
+        headers = {"Content-Length": str(len(data) - start), "Content-Type": "application/octet-stream",
+                   "Connection": "close"}
+        if start:
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        self._headers(headers)
+        end = len(data) if origin.cut_at is None else max(start, origin.cut_at)
+        self.wfile.write(data[start:end])
+
+    def _headers(self, headers: dict[str, str]) -> None:
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
