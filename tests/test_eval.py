@@ -274,7 +274,8 @@ def test_rich_tables_show_protocol_and_delta(zoo: Path, capsys):
 
 def test_check_exit_codes(zoo: Path, capsys: pytest.CaptureFixture[str]):
     code, _, err = run_cli(capsys, "--dataset", "Set5", "--dataset", "B100", "--check", "--tolerance", "1000")
-    assert code == 0 and "check passed" in err and "no published number" in err
+    assert code == 0 and "check passed: 1 result(s) of 1 entries" in err
+    assert "not checked (the paper gives no number): lkdn x2 B100" in err
     code, _, err = run_cli(capsys, "--dataset", "Set5", "--check", "--tolerance", "0")
     assert code == 1 and "check failed: lkdn x2 Set5" in err
 
@@ -283,8 +284,8 @@ def test_check_skips_a_paper_row_that_is_not_the_authors(zoo: Path, capsys: pyte
     manifest = zoo / "zoo.toml"
     manifest.write_text(manifest.read_text(encoding="utf-8") + "paper_verified = false\n", encoding="utf-8")
     code, out, err = run_cli(capsys, "--dataset", "Set5", "--check", "--tolerance", "0", "--markdown")
-    assert code == 0 and "not checked (the paper row is not the authors'" in err
-    assert "| paper (unverified) | 30.00/0.9000 |" in out
+    assert code == 0 and "not checked, no paper row of their own (see zoo.toml paper_note): lkdn x2" in err
+    assert "| paper (not its own) | 30.00/0.9000 |" in out
 
 
 def test_hr_and_lr_folders(zoo: Path, capsys: pytest.CaptureFixture[str]):
@@ -350,3 +351,12 @@ def test_official_lkdn_x4_on_set5(shared_dir: Path, tmp_path: Path, monkeypatch:
     assert (result["images"], result["lr"]) == (5, lr)
     assert result["psnr"] == pytest.approx(psnr, abs=0.001)
     assert result["ssim"] == pytest.approx(ssim, abs=0.0001)
+
+
+def test_a_paper_row_without_ssim_is_shown_and_checked(zoo: Path, capsys: pytest.CaptureFixture[str]):
+    manifest = zoo / "zoo.toml"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text.replace("Set5 = [30.0, 0.9]", "Set5 = [30.0]"), encoding="utf-8")
+    code, out, err = run_cli(capsys, "--dataset", "Set5", "--check", "--tolerance", "1000", "--markdown")
+    assert code == 0 and "check passed: 1 result(s)" in err
+    assert "| LKDN | x2 | paper | 30.00/- |" in out

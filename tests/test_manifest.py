@@ -231,3 +231,42 @@ def test_import_all_removes_a_file_whose_checksum_does_not_match(
     assert info.value.code == 1 and out == ""
     assert "failed lkdn x2:" in err and "does not match the manifest" in err and "imported 0 of 11" in err
     assert not list(weights.iterdir())
+
+
+BUNDLED = Path(__file__).resolve().parents[1] / "srzoo" / "zoo" / "bundled"
+
+
+def test_bundle_is_the_lkdn_entries_with_their_manifest_sha256():
+    sums = dict(reversed(line.split()) for line in (BUNDLED / "SHA256SUMS").read_text().splitlines())
+    assert sorted(sums) == ["lkdn_x2.safetensors", "lkdn_x3.safetensors", "lkdn_x4.safetensors"]
+    for name, digest in sums.items():
+        entry = next(e for e in load_manifest() if e.filename == name)
+        assert entry.sha256 == digest == sha256_file(BUNDLED / name)
+        assert entry.licence == "MIT"
+    assert "MIT License" in (BUNDLED / "LICENSE-LKDN.txt").read_text()
+    assert sorted(p.name for p in BUNDLED.iterdir()) == sorted([*sums, "SHA256SUMS", "LICENSE-LKDN.txt"])
+
+
+def test_bundle_is_byte_identical_to_the_importer(shared_dir: Path, tmp_path: Path):
+    for scale in (2, 3, 4):
+        entry = find_entry("lkdn", scale)
+        state, metadata = import_checkpoint(shared_dir / "weights" / "official" / entry.source.checkpoint,
+                                            "lkdn", scale)
+        save_weights(tmp_path / entry.filename, state, metadata)
+        assert (tmp_path / entry.filename).read_bytes() == (BUNDLED / entry.filename).read_bytes()
+
+
+def test_a_damaged_bundled_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from srzoo.zoo import resolve
+
+    copy_dir = tmp_path / "bundled"
+    copy_dir.mkdir()
+    for item in BUNDLED.iterdir():
+        (copy_dir / item.name).write_bytes(item.read_bytes())
+    damaged = copy_dir / "lkdn_x2.safetensors"
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\1")
+    monkeypatch.setattr(resolve, "BUNDLED_DIR", copy_dir)
+    monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    assert resolve.resolve_weights("lkdn", 3).origin == "bundled"
+    with pytest.raises(resolve.ChecksumError, match="reinstall srzoo"):
+        resolve.resolve_weights("lkdn", 2)

@@ -22,7 +22,7 @@ from srzoo.inference import Upscaler, pick_device
 from srzoo.zoo.manifest import ZooEntry, load_manifest, manifest_path
 from srzoo.models import SCALES, get_family
 from srzoo.paths import data_root
-from srzoo.zoo.resolve import load_pretrained, require_available, zoo_entry
+from srzoo.zoo.resolve import load_pretrained, local_copy, require_available, zoo_entry
 
 
 @app.command("eval")
@@ -107,9 +107,14 @@ def select_entries(models: list[str], scales: list[int], all_entries: bool,
     skipped = [e.label for e in chosen if not e.available]
     if skipped:
         err_console.print(f"skipping entries without weights: {', '.join(skipped)}")
-    if not any(e.available for e in chosen):
+    absent = [e for e in chosen if e.available and not e.verified and local_copy(e) is None]
+    if absent:
+        err_console.print(f"skipping unverified entries not on this machine (fetch them with srzoo download): "
+                          f"{', '.join(e.label for e in absent)}")
+    chosen = [e for e in chosen if e.available and e not in absent]
+    if not chosen:
         raise UsageError("no zoo entry with weights matches that selection")
-    return [e for e in chosen if e.available]
+    return chosen
 
 
 def select_datasets(names: list[str], root: Path | None, hr: Path | None, lr: Path | None) -> list[Dataset]:
