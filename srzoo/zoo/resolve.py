@@ -99,27 +99,29 @@ def resolve_weights(name: str, scale: int, weights: Path | None = None, progress
     if found is not None:
         return _checked(found, entry)
     try:
-        return _checked(Located(hub_download(entry, progress), "hub"), entry)
+        path = hub_download(entry, progress)
     except HubMissError:
         if not has_origin(entry):
             raise
-    except ChecksumError:
-        raise
+        return _from_origin(entry, progress, after="the Hub has no copy")
     except SrzooError as exc:
         if not has_origin(entry):
             raise
         raise SrzooError(f"{exc}; or download {entry.source.url} and convert it, no network needed: "
                          f"srzoo zoo import --all FOLDER (with FOLDER/{entry.source.checkpoint})") from exc
-    try:
-        return _from_origin(entry, progress)
-    except SrzooError as exc:
-        raise SrzooError(f"{exc} (and the Hub has no copy)") from exc
+    return _checked(Located(path, "hub"), entry)
 
 
-def _from_origin(entry: ZooEntry, progress: bool) -> Located:
+def _from_origin(entry: ZooEntry, progress: bool, after: str = "") -> Located:
+    """Fetch from the authors' origin; `after` says why the earlier sources were passed over."""
     if not has_origin(entry):
         raise UsageError(f"{entry.label} is not an official release: it has no origin to fetch from")
-    return Located(fetch_from_origin(entry, progress), "origin")
+    try:
+        return Located(fetch_from_origin(entry, progress), "origin")
+    except SrzooError as exc:
+        if not after:
+            raise
+        raise type(exc)(f"{exc} ({after})") from exc
 
 
 def _checked(found: Located, entry: ZooEntry) -> Located:
