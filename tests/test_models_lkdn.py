@@ -7,7 +7,9 @@ import torch
 
 from srzoo.models import build_model, get_family
 from srzoo.models.layers import count_parameters
-from srzoo.models.lkdn import FAMILIES, fold_lkdn
+from srzoo.models.lkdn import fold_lkdn
+
+FAMILIES = (get_family("lkdn"), get_family("lkdn-s"))
 
 CASES = [(f.name, s, form) for f in FAMILIES for s in f.scales for form in f.forms]
 

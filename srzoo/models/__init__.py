@@ -1,6 +1,5 @@
-"""Network families. Importing this package registers all of them."""
+"""Network families: one module per family, and the registry that names them (no torch until a build)."""
 
-from srzoo.models import aidn, alkdn, ddistill, lkdn  # noqa: F401  (registration side effects)
 from srzoo.models.registry import (
     SCALES,
     ModelFamily,

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from srzoo.models.layers import RFDNESA
-from srzoo.models.registry import Form, ModelFamily, register
+from srzoo.models.registry import Form, get_family
 
-MIN_INPUT_SIZE = 15
+MIN_INPUT_SIZE = get_family("aidn").min_input_size  # one value, in the registry
 
 
 def _act(x: torch.Tensor) -> torch.Tensor:
@@ -87,18 +87,6 @@ class AIDN(nn.Module):
         return self.upsampler(z)
 
 
-def _build(scale: int, form: Form) -> nn.Module:
+def build(scale: int, form: Form) -> nn.Module:
+    """The registry's builder for this family."""
     return AIDN(scale)
-
-
-AIDN_FAMILY = register(ModelFamily(
-    name="aidn",
-    title="AIDN",
-    aliases=("arfdn", "aidn-ntire22"),
-    build=_build,
-    forms=("inference",),
-    min_input_size=MIN_INPUT_SIZE,
-    locality="global",
-))
-
-FAMILIES = (AIDN_FAMILY,)

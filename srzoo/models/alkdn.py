@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from srzoo.models.layers import BSConvU, ChannelLayerNorm, ChannelMoments
-from srzoo.models.registry import Form, ModelFamily, register
+from srzoo.models.registry import Form, get_family
 
-MIN_INPUT_SIZE = 13
+MIN_INPUT_SIZE = get_family("alkdn").min_input_size  # one value, in the registry
 
 
 class ALKConv(nn.Module):
@@ -136,18 +136,6 @@ class ALKDN(nn.Module):
         return self.to_img(self.c_up(t) + anchor)
 
 
-def _build(scale: int, form: Form) -> nn.Module:
+def build(scale: int, form: Form) -> nn.Module:
+    """The registry's builder for this family."""
     return ALKDN(scale)
-
-
-ALKDN_FAMILY = register(ModelFamily(
-    name="alkdn",
-    title="ALKDNet",
-    aliases=("alkdnet",),
-    build=_build,
-    forms=("inference",),
-    min_input_size=MIN_INPUT_SIZE,
-    locality="global",
-))
-
-FAMILIES = (ALKDN_FAMILY,)

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from srzoo.models.layers import ChannelMoments, RFDNESA
-from srzoo.models.registry import Form, ModelFamily, register
+from srzoo.models.registry import Form, get_family
 
-MIN_INPUT_SIZE = 15
+MIN_INPUT_SIZE = get_family("ddistill").min_input_size  # one value, in the registry
 
 
 def _act(x: torch.Tensor) -> torch.Tensor:
@@ -302,19 +302,6 @@ def fold_ddistill(model: nn.Module) -> nn.Module:
     return folded.eval()
 
 
-def _build(scale: int, form: Form) -> nn.Module:
+def build(scale: int, form: Form) -> nn.Module:
+    """The registry's builder for this family."""
     return DDistillSR(scale, form)
-
-
-DDISTILL_FAMILY = register(ModelFamily(
-    name="ddistill",
-    title="DDistill-SR",
-    aliases=("ddistill-sr", "ddistillsr"),
-    build=_build,
-    forms=("training", "inference"),
-    fold=fold_ddistill,
-    min_input_size=MIN_INPUT_SIZE,
-    locality="global",
-))
-
-FAMILIES = (DDISTILL_FAMILY,)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srzoo.models.layers import BSConvU, ChannelLayerNorm
-from srzoo.models.registry import Form, ModelFamily, register
+from srzoo.models.registry import Form
 
 
 class RBSB(nn.Module):
@@ -170,18 +170,11 @@ def fold_lkdn(model: nn.Module) -> nn.Module:
     return folded.eval()
 
 
-def _build_lkdn(scale: int, form: Form) -> nn.Module:
+def build_lkdn(scale: int, form: Form) -> nn.Module:
+    """The registry's builder for LKDN (56 channels, 8 blocks)."""
     return LKDN(56, 8, scale, form)
 
 
-def _build_lkdn_s(scale: int, form: Form) -> nn.Module:
+def build_lkdn_s(scale: int, form: Form) -> nn.Module:
+    """The registry's builder for LKDN-S (42 channels, 5 blocks)."""
     return LKDN(42, 5, scale, form)
-
-
-FAMILIES: tuple[ModelFamily, ...] = (
-    register(ModelFamily(name="lkdn", title="LKDN", aliases=("lkdnet",), build=_build_lkdn,
-                         forms=("inference",), min_input_size=1, locality="local")),
-    register(ModelFamily(name="lkdn-s", title="LKDN-S", aliases=("lkdns", "lkdnets"),
-                         build=_build_lkdn_s, forms=("training", "inference"), fold=fold_lkdn,
-                         min_input_size=1, locality="local")),
-)
