@@ -15,7 +15,7 @@ from PIL import ExifTags, Image, ImageCms
 
 import srzoo
 from srzoo.cli import main
-from srzoo.cli import upscale as upscale_cli
+from srzoo import batch
 from srzoo.models import build_model
 from srzoo.zoo.weightfile import save_weights
 
@@ -117,18 +117,18 @@ def test_interrupted_batch_leaves_no_partial_file_and_a_rerun_resumes(tmp_path: 
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("a.png", "b.png", "c.png"):
         picture(tmp_path / name)
-    real = upscale_cli.write_image
+    real = batch.write_image
 
     def interrupted_on_b(result: object, target: Path, *args: object) -> None:
         real(result, target, *args)  # the temporary file is fully written...
         if "b_lkdn_x2" in target.name:
             raise KeyboardInterrupt  # ...and Ctrl-C arrives before the rename
 
-    monkeypatch.setattr(upscale_cli, "write_image", interrupted_on_b)
+    monkeypatch.setattr(batch, "write_image", interrupted_on_b)
     assert run(weights, tmp_path, "-q") == 130
     assert sorted(p.name for p in tmp_path.glob("*_x2*")) == ["a_lkdn_x2.png"] and not leftovers(tmp_path)
 
-    monkeypatch.setattr(upscale_cli, "write_image", real)
+    monkeypatch.setattr(batch, "write_image", real)
     stamp = (tmp_path / "a_lkdn_x2.png").stat().st_mtime_ns
     assert run(weights, tmp_path, "-q") == 0
     assert sorted(p.name for p in tmp_path.glob("*_x2*")) == ["a_lkdn_x2.png", "b_lkdn_x2.png", "c_lkdn_x2.png"]
@@ -203,3 +203,23 @@ def test_library_call_keeps_the_input_type(weights: Path) -> None:
     assert (result := srzoo.upscale(tensor, **options)).shape == (2, 4, 20, 24) and result.dtype == torch.float64
     with pytest.raises(TypeError):
         srzoo.upscale("photo.png", **options)
+
+
+def test_library_batch_gives_the_cli_summary(tmp_path: Path, weights: Path, capsys) -> None:
+    """`srzoo.upscale_files` is what the CLI runs: same outputs, same summary as --json."""
+    import srzoo
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.png"):
+        picture(tmp_path / "in" / name)
+    summary = srzoo.upscale_files([str(tmp_path / "in")], output=tmp_path / "lib", model="lkdn", scale=2,
+                                  weights=weights)
+    assert summary["exit_code"] == 0 and summary["weights"]["from"] == "file"
+    assert sorted(Path(o["output"]).name for o in summary["outputs"]) == ["a_lkdn_x2.png", "b_lkdn_x2.png"]
+    again = srzoo.upscale_files([str(tmp_path / "in")], output=tmp_path / "lib", model="lkdn", scale=2,
+                                weights=weights)
+    assert [s["reason"] for s in again["skipped"]] == ["output exists", "output exists"]
+    capsys.readouterr()
+    assert run(weights, tmp_path / "in", "-o", tmp_path / "cli", "--json") == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert set(cli) == set(summary) and [o["size"] for o in cli["outputs"]] == [o["size"] for o in summary["outputs"]]

@@ -1,35 +1,18 @@
-"""`srzoo upscale`: images, folders, videos and pipes, in batches that resume and never lose work."""
+"""`srzoo upscale`: parses the options and prints; the work is `srzoo.batch.upscale_files`."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
 
-import av
 import typer
 from PIL import Image
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from srzoo import api
 from srzoo.cli.app import app, err_console
-from srzoo.errors import SrzooError, UsageError
-from srzoo.fsutil import atomic_path
-from srzoo.imagefile import (DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Network, pillow_format, read_image,
-                             upscale_pixels, write_image)
-from srzoo.inference import Upscaler
-from srzoo.models import check_scale, get_family
-from srzoo.zoo.resolve import resolve_weights
-from srzoo.video import VIDEO_SUFFIXES, FrameNetwork, VideoSettings, muxer_for, upscale_video
+from srzoo.errors import UsageError
 
-STDIO = "-"
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
 
 
 class OutputFormat(str, Enum):
@@ -39,49 +22,6 @@ class OutputFormat(str, Enum):
     png = "png"
     jpg = "jpg"
     webp = "webp"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One input and where its result goes (None: stdin / stdout)."""
-
-    source: Path | None
-    target: Path | None
-    is_video: bool = False
-
-    @property
-    def label(self) -> str:
-        return STDIO if self.source is None else str(self.source)
-
-
-@dataclass(frozen=True)
-class Options:
-    """What every job needs besides the network."""
-
-    scale: int
-    overwrite: bool
-    image_format: str | None
-    quality: int | None
-    max_pixels: int | None
-    video: VideoSettings
-
-
-@dataclass
-class Summary:
-    """The batch's outcome; `--json` prints it as is."""
-
-    model: str
-    scale: int
-    inputs: list[str] = field(default_factory=list)
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    weights: dict[str, str] = field(default_factory=dict)  # path and where it came from (`Located`)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
 
 
 @app.command("upscale")
@@ -116,33 +56,21 @@ def upscale_command(
 
     Exit code: 0 all done (or skipped), 1 some inputs failed, 2 usage error.
     """
-    family = get_family(model)
-    check_scale(family, scale)
-    engine_options = {"weights": weights, "device": device, "precision": precision, "tile": parse_tile(tile),
-                      "tile_overlap": tile_overlap, "ensemble": ensemble}
-    suffix = f"_{family.name}_x{scale}"
-    chosen = None if image_format is OutputFormat.same else image_format.value
-    jobs, missing = plan(inputs, output, suffix, chosen, recursive, pattern)
-    if as_json and any(job.target is None for job in jobs):
+    if as_json and "-" in inputs and output is None:  # "-": the image goes to stdout
         raise UsageError("--json cannot share stdout with the image; write it to a file with -o")
-    _check_codec(codec)
-    options = Options(scale, overwrite, chosen, quality, max_pixels or None, VideoSettings(codec, crf, pix_fmt))
-    summary = Summary(family.name, scale, inputs=list(inputs))
-    for failure in missing:
-        _fail(summary, failure["input"], failure["error"])
+    from srzoo.batch import upscale_files  # torch, PyAV and the engine: only when there is work
 
-    def load() -> Upscaler:
-        found = resolve_weights(family.name, scale, weights)
-        summary.weights = {"path": str(found.path), "from": found.origin}
-        return api.load_upscaler(family.name, scale, **{**engine_options, "weights": found.path})
-
-    run_batch(jobs, options, load, summary, quiet)
+    summary = upscale_files(inputs, output, model, scale, image_format=None if image_format is OutputFormat.same
+                            else image_format.value, quality=quality, recursive=recursive, pattern=pattern,
+                            overwrite=overwrite, tile=parse_tile(tile), tile_overlap=tile_overlap,
+                            ensemble=ensemble, device=device, precision=precision, weights=weights, codec=codec,
+                            crf=crf, pix_fmt=pix_fmt, max_pixels=max_pixels or None, quiet=quiet)
     if as_json:
-        typer.echo(json.dumps({**asdict(summary), "exit_code": summary.exit_code}, indent=2))
+        typer.echo(json.dumps(summary, indent=2))
     if not quiet:
-        err_console.print(f"{len(summary.outputs)} written, {len(summary.skipped)} skipped, "
-                          f"{len(summary.failed)} failed ({summary.timings['total_s']:.1f} s)")
-    return summary.exit_code
+        err_console.print(f"{len(summary['outputs'])} written, {len(summary['skipped'])} skipped, "
+                          f"{len(summary['failed'])} failed ({summary['timings']['total_s']:.1f} s)")
+    return summary["exit_code"]
 
 
 def parse_tile(text: str) -> int | str:
@@ -152,199 +80,3 @@ def parse_tile(text: str) -> int | str:
     if not text.isdigit():
         raise UsageError(f"--tile takes a number of pixels (0 = whole image) or auto, not {text!r}")
     return int(text)
-
-
-def _check_codec(codec: str | None) -> None:
-    if codec is not None and codec not in av.codecs_available:
-        raise UsageError(f"--codec {codec}: no such encoder in this FFmpeg build")
-
-
-def plan(inputs: list[str], output: Path | None, suffix: str, image_ext: str | None, recursive: bool,
-         pattern: str | None) -> tuple[list[Job], list[dict[str, str]]]:
-    """Expand inputs into jobs with their output paths; missing inputs come back as failures.
-
-    `-o` is a folder when it is one, ends with a separator or has no suffix; otherwise it is one
-    output file, allowed for a single input file only.
-    """
-    folder = output if output is not None and _is_folder(output) else None
-    if STDIO in inputs:
-        if len(inputs) > 1:
-            raise UsageError("- (stdin) cannot be combined with other inputs")
-        target = folder / f"stdin{suffix}.{image_ext or 'png'}" if folder else _file_output(output, image_ext)
-        return [Job(None, target)], []
-    sources, missing = expand(inputs, recursive, pattern, suffix, folder)
-    if output is None or folder is not None:
-        return [Job(file, _target(file, root, folder, suffix, image_ext), is_video(file))
-                for file, root in sources], missing
-    if len(sources) > 1 or any(root for _, root in sources):
-        raise UsageError(f"-o {output} names one file, but the inputs hold {len(sources)} files; "
-                         "give a folder (e.g. -o out/)")
-    return [Job(file, output if is_video(file) else _file_output(output, image_ext), is_video(file))
-            for file, _ in sources], missing
-
-
-def expand(inputs: list[str], recursive: bool, pattern: str | None, suffix: str,
-           output_folder: Path | None) -> tuple[list[tuple[Path, Path | None]], list[dict[str, str]]]:
-    """(file, the folder input it came from or None) for every input, and the inputs that do not exist."""
-    sources: dict[Path, tuple[Path, Path | None]] = {}  # keyed by resolved path: each file once
-    missing = []
-    for name in inputs:
-        path = Path(name)
-        if path.is_dir():
-            for file in folder_files(path, recursive, pattern, suffix, output_folder):
-                sources.setdefault(file.resolve(), (file, path))
-        elif path.is_file():
-            sources.setdefault(path.resolve(), (path, None))
-        else:
-            missing.append({"input": name, "error": "no such file or directory"})
-    return list(sources.values()), missing
-
-
-def _is_folder(output: Path) -> bool:
-    """-o names a folder when it is one, ends with a separator, or has no suffix."""
-    return output.is_dir() or str(output).endswith(("/", os.sep)) or not output.suffix
-
-
-def _file_output(output: Path | None, image_ext: str | None) -> Path | None:
-    """`output` itself, once its suffix is known to be an image format that agrees with --format."""
-    if output is None:
-        return None
-    if output.suffix.lower() not in Image.registered_extensions():
-        raise UsageError(f"-o {output}: unknown image file type {output.suffix!r}")
-    if image_ext and pillow_format(output.suffix) != pillow_format(f".{image_ext}"):
-        raise UsageError(f"-o {output} does not end in .{image_ext}, which --format asks for")
-    return output
-
-
-def folder_files(folder: Path, recursive: bool, pattern: str | None, suffix: str,
-                 output_folder: Path | None) -> list[Path]:
-    """Images and videos in a folder, sorted, leaving out our own outputs (stems ending in `suffix`)."""
-    found = folder.rglob(pattern or "*") if recursive else folder.glob(pattern or "*")
-    skip_under = output_folder.resolve() if output_folder is not None else None
-    return sorted(path for path in found
-                  if path.is_file() and not path.name.startswith(".") and not path.stem.endswith(suffix)
-                  and (pattern or path.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-                  and (skip_under is None or skip_under not in path.resolve().parents))
-
-
-def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
-
-
-def _target(file: Path, root: Path | None, folder: Path | None, suffix: str, image_ext: str | None) -> Path:
-    """`{stem}{suffix}.{ext}` next to `file`, or in `folder` (mirroring sub-folders of `root`)."""
-    ext = file.suffix if is_video(file) or image_ext is None else f".{image_ext}"
-    name = f"{file.stem}{suffix}{ext}"
-    if folder is None:
-        return file.with_name(name)
-    return folder / (file.parent.relative_to(root) if root else Path()) / name
-
-
-def run_batch(jobs: list[Job], options: Options, load: Callable[[], Upscaler], summary: Summary,
-              quiet: bool) -> None:
-    """Run every job, skipping existing outputs and recording failures; the model loads on first use."""
-    start = time.perf_counter()
-    protected = {job.source.resolve() for job in jobs if job.source is not None}
-    planned: set[Path] = set()
-    upscaler = None
-    with _progress(quiet) as progress:
-        files = progress.add_task("files", total=len(jobs))
-        for job in jobs:
-            reason = _conflict(job, protected, planned)
-            if reason is not None:
-                _fail(summary, job.label, f"output {job.target} {reason}")
-            elif job.target is not None and job.target.exists() and not options.overwrite:
-                summary.skipped.append({"input": job.label, "output": str(job.target), "reason": "output exists"})
-                if not quiet:
-                    progress.console.print(f"[dim]skipped[/] {job.label}: {job.target} exists (--overwrite to "
-                                           "redo)", markup=True, highlight=False)
-            else:
-                if upscaler is None:
-                    loading = time.perf_counter()
-                    upscaler = load()
-                    summary.timings["model_load_s"] = round(time.perf_counter() - loading, 3)
-                _run_job(job, upscaler, options, summary, progress, quiet)
-            progress.advance(files)
-    summary.timings["total_s"] = round(time.perf_counter() - start, 3)
-
-
-def _progress(quiet: bool) -> Progress:
-    """Bars for files and for the current file's tiles/frames, on stderr, only on a terminal.
-
-    stdout is left alone: it may carry image bytes or the JSON summary."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True, redirect_stdout=False, redirect_stderr=False,
-                    disable=quiet or not err_console.is_terminal)
-
-
-def _conflict(job: Job, protected: set[Path], planned: set[Path]) -> str | None:
-    """Why `job` must not write its output: it is an input, or another job's output."""
-    if job.target is None:
-        return None
-    target = job.target.resolve()
-    if target in protected:
-        return "would overwrite an input"
-    if target in planned:
-        return "is also another input's output (same name)"
-    planned.add(target)
-    return None
-
-
-def _fail(summary: Summary, label: str, message: str) -> None:
-    summary.failed.append({"input": label, "error": message})
-    err_console.print(f"[red]failed[/] {label}: {message}", markup=True, highlight=False)
-
-
-def _run_job(job: Job, upscaler: Upscaler, options: Options, summary: Summary, progress: Progress,
-             quiet: bool) -> None:
-    """Process one job; any error is recorded and the batch goes on (Ctrl-C stops it)."""
-    started = time.perf_counter()
-    step = progress.add_task(f"  {job.label}", total=None)
-
-    def report(done: int, total: int | None) -> None:
-        progress.update(step, completed=done, total=total)
-
-    try:
-        if job.is_video:
-            details = _do_video(job, api.frame_network(upscaler), options, report)
-        else:
-            details = _do_image(job, api.network(upscaler, report), options)
-    except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
-        _fail(summary, job.label, str(exc) if isinstance(exc, SrzooError) else f"{type(exc).__name__}: {exc}")
-        return
-    finally:
-        progress.remove_task(step)
-    seconds = round(time.perf_counter() - started, 3)
-    target = STDIO if job.target is None else str(job.target)
-    summary.outputs.append({"input": job.label, "output": target, "seconds": seconds, **details})
-    if not quiet:
-        progress.console.print(f"[green]done[/] {job.label} -> {target} ({seconds:.1f} s)", markup=True,
-                               highlight=False)
-
-
-def _do_image(job: Job, network: Network, options: Options) -> dict[str, Any]:
-    """Read, upscale and write one image (stdin/stdout when the job has no path)."""
-    source = io.BytesIO(sys.stdin.buffer.read()) if job.source is None else job.source
-    picture = read_image(source, options.max_pixels)
-    result = replace(picture, pixels=upscale_pixels(picture.pixels, network))
-    if job.target is None:
-        buffer = io.BytesIO()
-        write_image(result, buffer, pillow_format(f".{options.image_format or 'png'}"), options.quality)
-        sys.stdout.buffer.write(buffer.getvalue())
-        sys.stdout.buffer.flush()
-    else:
-        with atomic_path(job.target) as tmp:
-            write_image(result, tmp, pillow_format(job.target.suffix), options.quality)
-    return {"size": list(result.size), "bits": result.bits}
-
-
-def _do_video(job: Job, network: FrameNetwork, options: Options,
-              report: Callable[[int, int | None], None]) -> dict[str, Any]:
-    """Upscale one video file; notes on streams that could not be copied go to stderr."""
-    assert job.source is not None and job.target is not None
-    muxer = muxer_for(job.target)
-    with atomic_path(job.target) as tmp:
-        result = upscale_video(job.source, tmp, network, options.scale, options.video, muxer, report)
-    for note in result.notes:
-        err_console.print(f"[yellow]note[/] {job.label}: {note}", markup=True, highlight=False)
-    return {"frames": result.frames, "notes": result.notes}

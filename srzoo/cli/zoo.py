@@ -9,17 +9,14 @@ import typer
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
 from srzoo.cli.app import err_console, zoo_app
-from srzoo.zoo.convert import import_checkpoint
 from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import sha256_file
 from srzoo.zoo.manifest import ZooEntry, find_entry, load_manifest
 from srzoo.models import get_family
-from srzoo.models.layers import count_parameters
 from srzoo.paths import weights_dir
 from srzoo.zoo.hub import HUB_ERRORS, hub_error_reason, hub_warnings_silenced
 from srzoo.zoo.origin import has_origin, install_checkpoint
 from srzoo.zoo.resolve import load_pretrained
-from srzoo.zoo.weightfile import save_weights
 
 
 @zoo_app.command("import")
@@ -46,6 +43,9 @@ def import_command(
     if model is None or scale is None:
         raise UsageError("give --model and --scale for one checkpoint, or --all with a folder")
     family = get_family(model)
+    from srzoo.zoo.convert import import_checkpoint  # torch, only for this command
+    from srzoo.zoo.weightfile import save_weights
+
     state, metadata = import_checkpoint(checkpoint, family.name, scale, fold=fold)
     if out is None:
         entry = find_entry(family.name, scale)
@@ -111,6 +111,8 @@ class Publishable:
 
 def publishable_files(directory: Path) -> list[Publishable]:
     """The files in `directory` named as manifest entries; a one-line error if one does not fit."""
+    from srzoo.models.layers import count_parameters  # torch, only for this command
+
     files = [Publishable(e, path, count_parameters(load_pretrained(e.name, e.scale, weights=path)),
                          sha256_file(path))
              for e in load_manifest() if (path := directory / e.filename).is_file()]

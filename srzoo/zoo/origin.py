@@ -20,12 +20,10 @@ from huggingface_hub.utils import silent_tqdm
 
 from srzoo.errors import SrzooError
 from srzoo.paths import weights_dir
-from srzoo.zoo.convert import import_checkpoint
 from srzoo.zoo.hub import HUB_ERRORS, hub_error_reason, hub_warnings_silenced
 from srzoo.fsutil import sha256_file
 from srzoo.zoo.integrity import ChecksumError, record_path, verify_checkpoint, write_record
 from srzoo.zoo.manifest import ZooEntry
-from srzoo.zoo.weightfile import save_weights
 
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 
@@ -63,6 +61,9 @@ def install_checkpoint(entry: ZooEntry, checkpoint: Path) -> Path:
 
 
 def _install(entry: ZooEntry, checkpoint: Path, scratch: Path) -> Path:
+    from srzoo.zoo.convert import import_checkpoint  # torch: only when converting
+    from srzoo.zoo.weightfile import save_weights
+
     assert entry.source is not None
     verify_checkpoint(checkpoint, entry)
     state, metadata = import_checkpoint(checkpoint, entry.name, entry.scale, fold=entry.form == "inference")

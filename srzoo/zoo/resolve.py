@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from huggingface_hub import constants
-from torch import nn
 
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import build_model, check_scale, get_family
 from srzoo.paths import weights_dir
-from srzoo.zoo.convert import detect_form, first_mismatch
 from srzoo.zoo.hub import HubMissError, discard_cached, hub_cached, hub_download
 from srzoo.zoo.integrity import ChecksumError, verify
 from srzoo.zoo.manifest import ZooEntry, find_entry
 from srzoo.zoo.origin import fetch_from_origin, has_origin
-from srzoo.zoo.weightfile import load_weights
+
+if TYPE_CHECKING:
+    from torch import nn
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
@@ -155,6 +155,9 @@ def load_pretrained(name: str, scale: int, weights: Path | None = None) -> nn.Mo
 
 def load_network(name: str, scale: int, path: Path) -> nn.Module:
     """The network stored in the (already verified) safetensors file `path`, in inference form."""
+    from srzoo.zoo.convert import detect_form, first_mismatch  # torch: only when a network is loaded
+    from srzoo.zoo.weightfile import load_weights
+
     family = get_family(name)
     state, metadata = load_weights(path)
     form = metadata.get("form") or detect_form(family, scale, state)
