@@ -6,23 +6,25 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import torch
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from srzoo.cli.app import app, err_console
-from srzoo.datasets import DATASETS, LR_CHOICES, Dataset, LrChoice, canonical_name, find_dataset, folder_dataset
 from srzoo.errors import SrzooError, UsageError
-from srzoo.evaluate import Job, SetResult, Upscale, evaluate, on_uint8, protocol, update_manifest
-from srzoo.inference import Upscaler, pick_device
-from srzoo.zoo.manifest import ZooEntry, load_manifest, manifest_path
+from srzoo.zoo.manifest import DATASETS, ZooEntry, load_manifest, manifest_path
 from srzoo.models import SCALES, get_family
 from srzoo.paths import data_root
 from srzoo.zoo.resolve import load_pretrained, local_copy, require_available, zoo_entry
+
+if TYPE_CHECKING:  # the evaluation itself (torch, numpy) is imported when a command runs
+    import torch
+
+    from srzoo.datasets import Dataset, LrChoice
+    from srzoo.evaluate import SetResult, Upscale
 
 
 @app.command("eval")
@@ -58,6 +60,10 @@ def eval_command(
     update: bool = typer.Option(False, "--update-manifest", help="Write the measured numbers into zoo.toml."),
 ) -> None:
     """Measure PSNR/SSIM (Y channel, MATLAB protocol) and compare with the published numbers."""
+    from srzoo.datasets import LR_CHOICES
+    from srzoo.evaluate import protocol, update_manifest
+    from srzoo.inference import pick_device
+
     if as_json and markdown:
         raise UsageError("--json and --markdown cannot be combined")
     if lr_recipe not in LR_CHOICES:
@@ -71,7 +77,7 @@ def eval_command(
     inference = _inference_label(target, tile, ensemble)
     start = time.perf_counter()
     results = run(entries, datasets, lambda e: _upscaler(e, weights, target, tile, ensemble), save_images,
-                  cast(LrChoice, lr_recipe))
+                  cast("LrChoice", lr_recipe))
     err_console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
     if as_json:
         typer.echo(json.dumps({"protocol": protocol(inference),
@@ -119,6 +125,8 @@ def select_entries(models: list[str], scales: list[int], all_entries: bool,
 
 def select_datasets(names: list[str], root: Path | None, hr: Path | None, lr: Path | None) -> list[Dataset]:
     """The named benchmarks, plus the --hr folder; by default every benchmark found under the root."""
+    from srzoo.datasets import canonical_name, find_dataset, folder_dataset
+
     if lr is not None and hr is None:
         raise UsageError("--lr needs --hr")
     root = root if root is not None else data_root()
@@ -143,6 +151,8 @@ def select_datasets(names: list[str], root: Path | None, hr: Path | None, lr: Pa
 def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[ZooEntry], Upscale],
         save_dir: Path | None, lr_recipe: LrChoice = "auto") -> list[SetResult]:
     """Evaluate every entry on every dataset, one scale at a time, models resident, images read once."""
+    from srzoo.evaluate import Job, evaluate
+
     results: list[SetResult] = []
     for scale in sorted({e.scale for e in entries}):
         group = [e for e in entries if e.scale == scale]
@@ -160,6 +170,9 @@ def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[Zo
 def _upscaler(entry: ZooEntry, weights: Path | None, device: torch.device, tile: int | None,
               ensemble: bool) -> Upscale:
     """The uint8 upscaler for an entry: its network, resident on `device`, whole-image unless told."""
+    from srzoo.evaluate import on_uint8
+    from srzoo.inference import Upscaler
+
     model = load_pretrained(entry.name, entry.scale, weights).to(device)
     if not (tile or ensemble):
         return on_uint8(model, device)
@@ -174,6 +187,8 @@ def _inference_label(device: torch.device, tile: int | None, ensemble: bool) -> 
 
 def print_tables(results: list[SetResult], inference: str, per_image: bool) -> None:
     """The protocol, then one rich table per (model, scale), and per-image tables if asked."""
+    from srzoo.evaluate import protocol
+
     console = Console(highlight=False, soft_wrap=True)
     console.print("[bold]Protocol[/]")
     for key, text in protocol(inference).items():

@@ -6,18 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
 import typer
 
 from srzoo.cli.app import app, err_console
-from srzoo.datasets import find_dataset
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import get_family
 from srzoo.paths import data_root
-from srzoo.train.checkpoint import checkpoints, load_checkpoint
 from srzoo.train.config import Runtime, TrainConfig
-from srzoo.train.export import export
-from srzoo.train.loop import train
 from srzoo.train.recipes import recipe_for
 
 _PER_STAGE = " One value, or one per stage separated by commas."
@@ -88,6 +83,11 @@ def train_command(
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
 ) -> None:
     """Train a network with its paper's recipe; exports inference weights and prints the zoo entry."""
+    import torch  # torch and the training loop: only when a run starts
+
+    from srzoo.train.checkpoint import load_checkpoint
+    from srzoo.train.loop import train
+
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         raise UsageError(f"--precision {precision!r}: choose auto, fp32, bf16 or fp16")
     if lr_dir is not None and subimages is not None:
@@ -129,6 +129,9 @@ def export_command(
 
 
 def _export(checkpoint: Path, out: Path | None, use_ema: bool = True) -> None:
+    from srzoo.train.checkpoint import load_checkpoint
+    from srzoo.train.export import export
+
     result = export(load_checkpoint(checkpoint), out, use_ema)
     err_console.print(f"exported {result.params:,} parameters (inference form) -> {result.path}", highlight=False)
     typer.echo(f"# zoo.toml entry for {result.path.name}\n{result.entry}", nl=False)
@@ -136,6 +139,8 @@ def _export(checkpoint: Path, out: Path | None, use_ema: bool = True) -> None:
 
 def _new(model: str | None, scale: int | None, recipe_changes: dict[str, Any], settings: dict[str, Any]
          ) -> TrainConfig:
+    from srzoo.train.checkpoint import checkpoints
+
     if model is None or scale is None or "data" not in settings:
         raise UsageError("give MODEL, --scale and --data (or --resume CHECKPOINT)")
     family = get_family(model)
@@ -159,6 +164,8 @@ def _resumed(config: TrainConfig, model: str | None, scale: int | None, recipe_c
 
 
 def _default_val() -> str | None:
+    from srzoo.datasets import find_dataset
+
     try:
         find_dataset("Set5", data_root())
     except SrzooError:
