@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from srzoo.bench import time_interleaved
-from srzoo.cli.app import main
+from srzoo.cli import main
 
 
 def bench_rows(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:

@@ -30,3 +30,13 @@ def test_version_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("srzoo ")
+
+
+@pytest.mark.parametrize("argv", [[], ["zoo"], ["-h"], ["upscale", "-h"], ["zoo", "import", "-h"]])
+def test_help_without_a_command_or_with_h_exits_zero(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 0, captured.err
+    assert "Usage: srzoo" in captured.out and "error" not in captured.err
+

@@ -1,6 +1,27 @@
-"""The `srzoo` command line. Each sub-command lives in its own module and registers on import."""
+"""The `srzoo` command line. Each sub-command lives in its own module and registers on import.
 
-from srzoo.cli import bench, eval, models, train, upscale, zoo  # noqa: F401  (registers commands)
-from srzoo.cli.app import app, main
+`main` catches Ctrl-C and SIGTERM first, then imports the CLI inside its error handling, so that a
+signal at any moment, start-up included, ends in one line; each command module imports torch and
+the rest only when its command runs.
+"""
 
-__all__ = ["app", "main"]
+from __future__ import annotations
+
+import sys
+
+from srzoo.cli.signals import catch_signals, stop_reason
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (see `srzoo.cli.app.run`)."""
+    catch_signals()
+    try:
+        from srzoo.cli.app import run
+    except KeyboardInterrupt:
+        reason, code = stop_reason()
+        sys.stderr.write(f"error: {reason}\n")
+        sys.exit(code)
+    run(argv)
+
+
+__all__ = ["main"]

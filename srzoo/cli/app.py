@@ -7,8 +7,10 @@ import sys
 
 import typer
 from rich.console import Console
+from typer._click.exceptions import NoArgsIsHelpError
 
 from srzoo import __version__
+from srzoo.cli.signals import INTERRUPTED, stop_reason, stopped
 from srzoo.errors import SrzooError
 
 app = typer.Typer(
@@ -17,9 +19,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 zoo_app = typer.Typer(help="Manage zoo weights: import official checkpoints, publish.",
-                      no_args_is_help=True)
+                      no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 app.add_typer(zoo_app, name="zoo")
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -52,12 +55,16 @@ def _usage_line(exc: typer.TyperException) -> str:
     return f"{exc.format_message()}{hint}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the CLI, turning every error into one line and an exit code."""
-    command = typer.main.get_command(app)
+def run(argv: list[str] | None = None) -> None:
+    """Run the CLI, turning every error into one line and an exit code (`srzoo.cli.main` calls it)."""
     try:
+        from srzoo.cli import bench, eval, models, train, upscale, zoo  # noqa: F401  (register the commands)
+
+        command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="srzoo", standalone_mode=False)
         code = result if isinstance(result, int) else 0
+    except NoArgsIsHelpError:  # `srzoo`, `srzoo zoo`: the help has been printed; not an error
+        code = 0
     except SrzooError as exc:
         code = fail(str(exc), exc.exit_code)
     except typer.Exit as exc:
@@ -65,9 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as exc:  # typer's usage errors: unknown option, missing or bad parameter
         code = fail(_usage_line(exc), exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        code = fail("interrupted", 130)
+        code = INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
         if os.environ.get("SRZOO_DEBUG"):
             raise
         code = fail(f"internal error: {type(exc).__name__}: {exc} (set SRZOO_DEBUG=1 for a traceback)", 1)
+    if code == INTERRUPTED or stopped():  # typer returns a Ctrl-C inside a command as a silent 130
+        code = fail(*stop_reason())
     sys.exit(code)
