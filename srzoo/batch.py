@@ -96,6 +96,9 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str = "l
     check_codec(codec)
     suffix = f"_{family.name}_x{scale}"
     jobs, missing = plan(list(inputs), output, suffix, image_format, recursive, pattern)
+    if any(job.target is None for job in jobs) and sys.stdout.isatty():
+        raise UsageError("refusing to write image data to a terminal: redirect stdout "
+                         "(srzoo upscale - -s 2 < in.png > out.png) or give -o FILE")
     options = Options(scale, overwrite, image_format, quality, max_pixels, VideoSettings(codec, crf, pix_fmt))
     summary = Summary(family.name, scale, inputs=list(inputs))
     for failure in missing:

@@ -270,3 +270,20 @@ def test_a_damaged_bundled_file_is_refused(tmp_path: Path, monkeypatch: pytest.M
     assert resolve.resolve_weights("lkdn", 3).origin == "bundled"
     with pytest.raises(resolve.ChecksumError, match="reinstall srzoo"):
         resolve.resolve_weights("lkdn", 2)
+
+
+class NotATensor:
+    """Any class: a pickle that needs it is not a plain checkpoint."""
+
+
+def test_a_pickle_with_objects_is_refused_without_dangerous_advice(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]):
+    path = tmp_path / "evil.pth"
+    torch.save({"params": build_model("lkdn", 2).state_dict(), "extra": NotATensor()}, path)
+    with pytest.raises(SystemExit) as info:
+        main(["zoo", "import", str(path), "-m", "lkdn", "-s", "2", "-o", str(tmp_path / "o.safetensors")])
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and err.count("\n") == 1
+    assert "not a plain checkpoint" in err and "not loaded" in err
+    assert "weights_only" not in err and "succeed" not in err
+    assert not (tmp_path / "o.safetensors").exists()

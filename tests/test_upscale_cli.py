@@ -223,3 +223,12 @@ def test_library_batch_gives_the_cli_summary(tmp_path: Path, weights: Path, caps
     assert run(weights, tmp_path / "in", "-o", tmp_path / "cli", "--json") == 0
     cli = json.loads(capsys.readouterr().out)
     assert set(cli) == set(summary) and [o["size"] for o in cli["outputs"]] == [o["size"] for o in summary["outputs"]]
+
+
+def test_image_bytes_are_not_written_to_a_terminal(weights: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert run(weights, "-") == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "refusing to write image data to a terminal" in captured.err and "> out.png" in captured.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise SrzooError(f"checkpoint not found: {path}") from exc
+    except pickle.UnpicklingError as exc:  # torch's message suggests weights_only=False: never do that
+        raise SrzooError(f"{path}: not a plain checkpoint (it holds Python objects besides tensors), so it "
+                         "is not loaded") from exc
     except Exception as exc:  # noqa: BLE001 - a corrupt file can fail in many ways; report one line
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SrzooError(f"{path}: not a loadable PyTorch checkpoint ({first_line})") from exc
