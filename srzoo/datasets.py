@@ -141,6 +141,10 @@ def load_pairs(dataset: Dataset, scale: int, choice: LrChoice = "auto") -> Itera
     lr_files = _index_lr(lr_dir, scale) if lr_dir is not None else {}
     for path in list_images(dataset.hr_dir):
         hr = read_image(path)
+        if min(hr.shape[:2]) < 3 * scale:
+            raise SrzooError(f"{path} is {hr.shape[1]}x{hr.shape[0]}: too small to evaluate at x{scale} (each "
+                             f"side needs at least {3 * scale} px, so that something is left after the "
+                             f"{scale}-px border crop)")
         if lr_dir is None:
             recipe: LrRecipe = "matlab" if source == "matlab" else "basicsr"
             yield ImagePair(path.stem, modcrop(hr, scale), make_lr(hr, scale, recipe))

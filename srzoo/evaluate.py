@@ -198,9 +198,14 @@ def _score(pair: ImagePair, sr: np.ndarray, scale: int) -> ImageScore:
 
 
 def _save(folder: Path, batch: list[ImagePair], srs: list[np.ndarray]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for pair, sr in zip(batch, srs):
-        Image.fromarray(sr).save(folder / f"{pair.name}.png")
+    """Write the SR images as PNG, each under a temporary name first."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for pair, sr in zip(batch, srs):
+            with atomic_path(folder / f"{pair.name}.png") as tmp:
+                Image.fromarray(sr).save(tmp, format="PNG")
+    except OSError as exc:
+        raise SrzooError(f"cannot write the SR images to {folder}: {exc.strerror or exc}") from exc
 
 
 def update_manifest(results: list[SetResult], path: Path) -> list[str]:

@@ -360,3 +360,18 @@ def test_a_paper_row_without_ssim_is_shown_and_checked(zoo: Path, capsys: pytest
     code, out, err = run_cli(capsys, "--dataset", "Set5", "--check", "--tolerance", "1000", "--markdown")
     assert code == 0 and "check passed: 1 result(s)" in err
     assert "| LKDN | x2 | paper | 30.00/- |" in out
+
+
+def test_images_smaller_than_the_scale_are_a_clear_error(zoo: Path, capsys: pytest.CaptureFixture[str]):
+    _image(zoo / "small" / "tiny.png", (3, 5), seed=1)
+    code, _, err = run_cli(capsys, "-m", "lkdn", "-s", "2", "--hr", str(zoo / "small"))
+    assert code == 1 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "tiny.png is 5x3: too small to evaluate at x2" in err
+
+
+def test_save_images_where_nothing_can_be_written(zoo: Path, capsys: pytest.CaptureFixture[str]):
+    (zoo / "a-file").write_text("not a folder")
+    code, _, err = run_cli(capsys, "-m", "lkdn", "-s", "2", "--dataset", "Set5", "--save-images",
+                           str(zoo / "a-file" / "sr"))
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: cannot write the SR images to "), err
+    assert "internal error" not in err
