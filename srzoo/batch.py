@@ -152,7 +152,12 @@ def expand(inputs: list[str], recursive: bool, pattern: str | None, suffix: str,
     for name in inputs:
         path = Path(name)
         if path.is_dir():
-            for file in folder_files(path, recursive, pattern, suffix, output_folder):
+            files = folder_files(path, recursive, pattern, suffix, output_folder)
+            if not files:
+                kind = f"matching {pattern!r}" if pattern else "images or videos"
+                missing.append({"input": name, "error": f"no {kind} found in {path}"
+                                                        f"{'' if recursive or pattern else ' (-r: sub-folders too)'}"})
+            for file in files:
                 sources.setdefault(file.resolve(), (file, path))
         elif path.is_file():
             sources.setdefault(path.resolve(), (path, None))

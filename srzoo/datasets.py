@@ -92,8 +92,9 @@ def find_dataset(name: str, root: Path) -> Dataset:
     hr_dir = folder / "HR" if folder is not None else root / canonical / "HR"
     if not hr_dir.is_dir() or not list_images(hr_dir):
         how = _HOW_TO_GET.get(canonical, _DEFAULT_HOW)
-        raise SrzooError(f"dataset {canonical} not found: no images in {hr_dir} (data root from --data-root, "
-                         f"else $SRZOO_DATA); get it from {how} and put the HR images there")
+        raise SrzooError(f"dataset {canonical} not found: no images in {hr_dir} (the data root is --data-root, "
+                         f"else $SRZOO_DATA, else the user data folder $XDG_DATA_HOME/srzoo/datasets, "
+                         f"default ~/.local/share/srzoo/datasets); get it from {how} and put the HR images there")
     return Dataset(canonical, hr_dir, hr_dir.parent / "LR_bicubic")
 
 

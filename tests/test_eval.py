@@ -95,6 +95,7 @@ def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path: Path):
     message = str(exc.value)
     assert "\n" not in message
     assert str(tmp_path / "Manga109" / "HR") in message and "manga109.org" in message
+    assert "$SRZOO_DATA" in message and "~/.local/share/srzoo/datasets" in message
 
 
 def test_alias_folder_is_found(tmp_path: Path):

@@ -232,3 +232,31 @@ def test_image_bytes_are_not_written_to_a_terminal(weights: Path, monkeypatch: p
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert "refusing to write image data to a terminal" in captured.err and "> out.png" in captured.err
+
+
+def test_a_folder_without_images_is_a_failure_that_says_so(tmp_path: Path, weights: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    assert run(weights, tmp_path / "empty") == 1
+    assert f"no images or videos found in {tmp_path / 'empty'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("blocked", ["not-a-folder", "read-only"])
+def test_an_unwritable_output_names_the_output_not_the_temporary_file(
+        tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        blocked: str) -> None:
+    source = picture(tmp_path / "a.png")
+    if blocked == "not-a-folder":
+        (tmp_path / "file").write_text("")
+        out = tmp_path / "file" / "out"
+    else:  # tests run as root, where chmod does not stop writes: refuse them where tempfiles are made
+        out = tmp_path / "out"
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise PermissionError(13, "Permission denied", str(out / ".a_lkdn_x2.png.x.part"))
+
+        monkeypatch.setattr("srzoo.fsutil.tempfile.mkstemp", refuse)
+    assert run(weights, source, "-o", f"{out}/") == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {out / 'a_lkdn_x2.png'}:" in err and ".part" not in err
