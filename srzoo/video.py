@@ -114,8 +114,9 @@ def upscale_video(source: Path, target: Path, network: FrameNetwork, scale: int,
                 raise SrzooError("no video stream")
             video_in = reader.streams.video[0]
             video_in.thread_type = "AUTO"
-            video_out = _add_video_stream(writer, video_in, scale, settings)
-            routes, notes = _add_other_streams(writer, reader)
+            video_out, notes = _add_video_stream(writer, video_in, scale, settings)
+            routes, stream_notes = _add_other_streams(writer, reader)
+            notes += stream_notes
             writer.metadata.update(reader.metadata)
             frames = _run(reader, writer, video_in, video_out, routes, network, on_frame)
             return VideoResult(frames, notes)
@@ -124,20 +125,44 @@ def upscale_video(source: Path, target: Path, network: FrameNetwork, scale: int,
 
 
 def _add_video_stream(writer: OutputContainer, video_in: VideoStream, scale: int,
-                      settings: VideoSettings) -> VideoStream:
-    """The upscaled output stream: same rate and time base, `scale` times the size."""
+                      settings: VideoSettings) -> tuple[VideoStream, list[str]]:
+    """The upscaled output stream: same rate and time base, `scale` times the size (and notes)."""
     rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)
     stream = writer.add_stream(settings.codec or writer.default_video_codec, rate=rate)
     context = stream.codec_context
     stream.width, stream.height = video_in.codec_context.width * scale, video_in.codec_context.height * scale
-    stream.pix_fmt = _pix_fmt(context.codec, settings.pix_fmt, video_in.codec_context.pix_fmt)
+    chosen = _pix_fmt(context.codec, settings.pix_fmt, video_in.codec_context.pix_fmt)
+    stream.pix_fmt, notes = _fit_chroma(context.codec, chosen, stream.width, stream.height,
+                                        requested=settings.pix_fmt is not None)
     stream.time_base = context.time_base = video_in.time_base
     stream.metadata.update(video_in.metadata)
     if settings.crf is not None:
         if "crf" not in {option.name for option in context.supported_options.private}:
             raise SrzooError(f"encoder {context.codec.name} has no crf option")
         context.options = {**context.options, "crf": str(settings.crf)}
-    return stream
+    return stream, notes
+
+
+def _fit_chroma(codec: av.Codec, name: str, width: int, height: int, requested: bool) -> tuple[str, list[str]]:
+    """`name`, or where its chroma subsampling needs an even size that the output does not have, the
+    encoder's first full-chroma format of the same bit depth (with a note saying so)."""
+    def too_odd(fmt: str) -> bool:
+        planes = av.VideoFormat(fmt, width, height).components
+        return (any(p.width < width for p in planes) and width % 2 == 1) or \
+               (any(p.height < height for p in planes) and height % 2 == 1)
+
+    if not too_odd(name):
+        return name, []
+    problem = f"{width}x{height} is odd and {name} subsamples the chroma"
+    if requested:
+        raise SrzooError(f"--pix-fmt {name}: {problem}; choose a 4:4:4 format (e.g. yuv444p)")
+    bits = max(p.bits for p in av.VideoFormat(name).components)
+    for candidate in (f.name for f in codec.video_formats or ()):
+        planes = av.VideoFormat(candidate).components
+        if len(planes) >= 3 and max(p.bits for p in planes) == bits and not too_odd(candidate):
+            return candidate, [f"{problem}, so the video is encoded as {candidate} (some players need 4:2:0)"]
+    raise SrzooError(f"encoder {codec.name} cannot encode {width}x{height}: {problem} and it takes no 4:4:4 "
+                     "format of that depth; choose another --codec")
 
 
 def _pix_fmt(codec: av.Codec, requested: str | None, source: str | None) -> str:
@@ -161,15 +186,26 @@ def _add_other_streams(writer: OutputContainer, reader: InputContainer) -> tuple
         if codec in writer.supported_codecs:
             routes[stream.index] = _Route(stream, writer.add_stream_from_template(stream), transcode=False)
         elif stream.type == "audio":
-            target = writer.add_stream(writer.default_audio_codec, rate=stream.codec_context.sample_rate)
+            source_rate = stream.codec_context.sample_rate
+            rate = _audio_rate(av.Codec(writer.default_audio_codec, "w"), source_rate)
+            target = writer.add_stream(writer.default_audio_codec, rate=rate)
             target.layout = stream.codec_context.layout
             target.metadata.update(stream.metadata)
             routes[stream.index] = _Route(stream, target, transcode=True)
-            notes.append(f"audio stream #{stream.index} re-encoded from {codec} to {target.codec_context.name}: "
-                         f"{writer.format.name} cannot hold {codec}")
+            resampled = f", resampled from {source_rate} to {rate} Hz" if rate != source_rate else ""
+            notes.append(f"audio stream #{stream.index} re-encoded from {codec} to {target.codec_context.name}"
+                         f"{resampled}: {writer.format.name} cannot hold {codec}")
         else:
             notes.append(f"subtitle stream #{stream.index} ({codec}) dropped: {writer.format.name} cannot hold it")
     return routes, notes
+
+
+def _audio_rate(codec: av.Codec, rate: int) -> int:
+    """`rate` if the encoder takes it (or takes any), else its lowest rate above, else its highest."""
+    rates = sorted(codec.audio_rates or ())
+    if not rates or rate in rates:
+        return rate
+    return next((r for r in rates if r > rate), rates[-1])
 
 
 def _run(reader: InputContainer, writer: OutputContainer, video_in: VideoStream, video_out: VideoStream,

@@ -14,7 +14,7 @@ import torch
 from srzoo.cli import main
 from srzoo.errors import SrzooError
 from srzoo.models import build_model
-from srzoo.video import muxer_for, upscale_video
+from srzoo.video import VideoSettings, muxer_for, upscale_video
 from srzoo.zoo.weightfile import save_weights
 
 FPS, SECONDS, WIDTH, HEIGHT, RATE = 10, 2, 32, 24, 48000
@@ -25,24 +25,26 @@ def nearest(batch: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(batch, scale_factor=2, mode="nearest").mul(2**bits - 1).round()
 
 
-def make_video(path: Path, subtitles: Path | None = None) -> Path:
-    """A 2-second 32x24 @ 10 fps H.264 video with a 440 Hz sine in AAC (and SubRip subtitles)."""
+def make_video(path: Path, subtitles: Path | None = None, size: tuple[int, int] = (WIDTH, HEIGHT),
+               rate: int = RATE, codec: str = "libx264") -> Path:
+    """A 2-second 32x24 @ 10 fps H.264 video with a 440 Hz sine in AAC at 48 kHz (and SubRip subtitles)."""
     rng = np.random.default_rng(0)
+    width, height = size
     with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        audio = out.add_stream("aac", rate=RATE)
+        video = out.add_stream(codec, rate=FPS)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = out.add_stream("aac", rate=rate)
         audio.layout = "mono"
         if subtitles is not None:
             text = av.open(str(subtitles))
             subtitle = out.add_stream_from_template(text.streams.subtitles[0])
         for index in range(FPS * SECONDS):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8))
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
             frame.pts, frame.time_base = index, Fraction(1, FPS)
             out.mux(video.encode(frame))
-        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(RATE * SECONDS) / RATE)
+        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(rate * SECONDS) / rate)
         sound = av.AudioFrame.from_ndarray(tone.astype(np.float32)[None], format="flt", layout="mono")
-        sound.sample_rate, sound.pts, sound.time_base = RATE, 0, Fraction(1, RATE)
+        sound.sample_rate, sound.pts, sound.time_base = rate, 0, Fraction(1, rate)
         out.mux(audio.encode(sound))
         out.mux(video.encode(None))
         out.mux(audio.encode(None))
@@ -132,3 +134,31 @@ def test_unknown_container_and_non_video_inputs_are_clear_errors(tmp_path: Path)
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     with pytest.raises(SrzooError, match="video error"):
         upscale_video(tmp_path / "junk.mp4", tmp_path / "out.mp4", nearest, 2)
+
+
+def test_odd_output_sizes_get_a_full_chroma_format(tmp_path: Path) -> None:
+    """65x47 at x3 is 195x141, which 4:2:0 cannot hold: 4:4:4 instead, exactly 3x the size, with a note."""
+    source = make_video(tmp_path / "odd.mkv", size=(65, 47), codec="libvpx-vp9")  # x264 needs even sizes
+    target = tmp_path / "odd3.mp4"
+    triple = lambda batch, bits: torch.nn.functional.interpolate(  # noqa: E731
+        batch, scale_factor=3, mode="nearest").mul(2**bits - 1).round()
+    result = upscale_video(source, target, triple, 3, muxer=muxer_for(target))
+    after = describe(target)
+    assert after["size"] == (195, 141) and after["frames"] == FPS * SECONDS
+    with av.open(str(target)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv444p"
+    assert any("195x141 is odd" in note and "yuv444p" in note for note in result.notes)
+    with pytest.raises(SrzooError, match="--pix-fmt yuv420p: 195x141 is odd"):
+        upscale_video(source, tmp_path / "forced.mp4", triple, 3, VideoSettings(pix_fmt="yuv420p"),
+                      muxer=muxer_for(target))
+
+
+def test_audio_at_a_rate_the_encoder_refuses_is_resampled(tmp_path: Path) -> None:
+    """44.1 kHz AAC into WebM: Opus takes 48 kHz, so the audio is resampled, with a note."""
+    source = make_video(tmp_path / "clip44k.mp4", rate=44100)
+    target = tmp_path / "clip.webm"
+    result = upscale_video(source, target, nearest, 2, muxer=muxer_for(target))
+    with av.open(str(target)) as container:
+        assert container.streams.audio[0].codec_context.sample_rate == 48000
+    assert describe(target)["audio"][1] == pytest.approx(SECONDS, abs=0.05)
+    assert any("resampled from 44100 to 48000 Hz" in note for note in result.notes)
