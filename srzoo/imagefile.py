@@ -3,7 +3,7 @@
 Pixels travel as float32 (H, W, C) arrays in [0, 1], C = 1 (grey), 2 (grey + alpha), 3 (RGB) or
 4 (RGBA). Pillow decodes 8-bit images and all metadata; it reduces 16-bit colour PNG/TIFF to
 8 bits, so those pixels are decoded and encoded with FFmpeg (PyAV) instead and never pass
-through 8 bits.
+through 8 bits. Float (32-bit) grey TIFFs stay float: `bits = 32` (samples must lie in [0, 1]).
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ def read_image(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
         with open_unguarded(source) as image:
             check_pixels(image.size, max_pixels)
             sixteen = image.format in _FFMPEG_16 and ";16" in _raw_mode(image)
-            pixels = _decode_16bit(source, _raw_mode(image)) if sixteen else from_pil(image).pixels
-            return Picture(orient(pixels, image.getexif().get(ExifTags.Base.Orientation, 1)),
-                           bits=16 if sixteen else 8, icc=_icc(image), exif=_exif(image))
+            decoded = Picture(_decode_16bit(source, _raw_mode(image)), bits=16) if sixteen else from_pil(image)
+            return Picture(orient(decoded.pixels, image.getexif().get(ExifTags.Base.Orientation, 1)),
+                           bits=decoded.bits, icc=_icc(image), exif=_exif(image))
     except UnidentifiedImageError:
         raise SrzooError("not an image file Pillow can read (PNG, JPEG, WebP, TIFF, BMP, ...)") from None
     except _DECODE_ERRORS as exc:
@@ -125,13 +125,25 @@ def _decode_16bit(source: Source, raw_mode: str) -> np.ndarray:
 
 
 def from_pil(image: Image.Image) -> Picture:
-    """Pixels of a Pillow image: palette/1-bit/CMYK/... become L, LA, RGB or RGBA; 'I;16' stays 16-bit."""
+    """Pixels of a Pillow image: palette/1-bit/CMYK/... become L, LA, RGB or RGBA; 'I;16' stays 16-bit,
+    float ('F') stays float."""
     if image.mode.startswith("I;16"):
         return Picture(np.asarray(image, dtype=np.float32)[..., None] / 65535.0, bits=16)
-    grey = image.mode in ("1", "L", "LA", "La", "I", "F")
+    if image.mode == "F":
+        return Picture(_unit_floats(np.array(image, dtype=np.float32))[..., None], bits=32)
+    grey = image.mode in ("1", "L", "LA", "La", "I")
     mode = ("LA" if grey else "RGBA") if image.has_transparency_data else ("L" if grey else "RGB")
     pixels = np.asarray(image.convert(mode), dtype=np.float32) / 255.0
     return Picture(pixels.reshape(*pixels.shape[:2], len(mode)), icc=image.info.get("icc_profile"))
+
+
+def _unit_floats(samples: np.ndarray) -> np.ndarray:
+    """Float samples, checked to lie in [0, 1] (the networks' range; HDR values would be clipped)."""
+    low, high = (float(samples.min()), float(samples.max())) if samples.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high) and 0.0 <= low and high <= 1.0):
+        raise SrzooError(f"float samples span [{low:g}, {high:g}]: srzoo upscales floats in [0, 1] only "
+                         "(scale HDR images into that range first)")
+    return samples
 
 
 def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -179,8 +191,10 @@ def quantise(pixels: np.ndarray, bits: int) -> np.ndarray:
 
 
 def to_pil(picture: Picture) -> Image.Image:
-    """A Pillow image of the pixels: L/LA/RGB/RGBA at 8 bits, or 'I;16' for 16-bit grey."""
-    if picture.bits == 16 and picture.pixels.shape[2] == 1:
+    """A Pillow image of the pixels: L/LA/RGB/RGBA at 8 bits, 'I;16' for 16-bit grey, 'F' for float grey."""
+    if picture.bits == 32 and picture.pixels.shape[2] == 1:
+        image = Image.fromarray(np.clip(picture.pixels[..., 0], 0, 1).astype(np.float32), mode="F")
+    elif picture.bits == 16 and picture.pixels.shape[2] == 1:
         image = Image.fromarray(quantise(picture.pixels[..., 0], 16))
     else:
         array = quantise(picture.pixels, 8)
@@ -201,8 +215,11 @@ def pillow_format(suffix: str) -> str:
 def write_image(picture: Picture, target: Path | BinaryIO, image_format: str, quality: int | None = None) -> None:
     """Encode `picture` as `image_format` (Pillow's name) with its ICC profile and EXIF.
 
-    16-bit pictures stay 16-bit in PNG and TIFF; other formats get 8 bits. JPEG drops alpha.
+    16-bit pictures stay 16-bit in PNG and TIFF; float grey stays float in TIFF and becomes 16-bit
+    in PNG; other formats get 8 bits. JPEG drops alpha.
     """
+    if picture.bits == 32 and image_format != "TIFF":
+        picture = replace(picture, bits=16)
     if picture.bits == 16 and image_format in _FFMPEG_16 and picture.pixels.shape[2] != 1:
         data = _encode_16bit(picture, image_format)
         if isinstance(target, Path):

@@ -260,3 +260,31 @@ def test_an_unwritable_output_names_the_output_not_the_temporary_file(
     assert run(weights, source, "-o", f"{out}/") == 1
     err = capsys.readouterr().err
     assert f"cannot write {out / 'a_lkdn_x2.png'}:" in err and ".part" not in err
+
+
+def test_float_tiff_is_upscaled_as_floats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A grey float32 TIFF in [0.70, 0.80] (the official LKDN x2, bundled): float TIFF out, same level;
+    16-bit PNG where floats cannot go; samples outside [0, 1] refused in one line."""
+    monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    samples = RNG.uniform(0.70, 0.80, (16, 16)).astype(np.float32)
+    Image.fromarray(samples, mode="F").save(tmp_path / "float.tif")
+
+    def upscale(*args: str | Path) -> int:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["upscale", *map(str, args), "-m", "lkdn", "-s", "2", "-q"])
+        return exit_info.value.code
+
+    assert upscale(tmp_path / "float.tif", "-o", tmp_path / "o" / "") == 0
+    with Image.open(tmp_path / "o" / "float_lkdn_x2.tif") as out:
+        result = np.asarray(out)
+        assert out.mode == "F" and out.size == (32, 32)
+    assert abs(float(result.mean()) - float(samples.mean())) < 0.01 and result.min() > 0.5
+    assert upscale(tmp_path / "float.tif", "-o", tmp_path / "f.png") == 0
+    with Image.open(tmp_path / "f.png") as out:
+        assert out.mode == "I;16"
+    Image.fromarray(np.full((8, 8), 3.5, np.float32), mode="F").save(tmp_path / "hdr.tif")
+    capsys.readouterr()
+    assert upscale(tmp_path / "hdr.tif", "-o", tmp_path / "h" / "") == 1
+    assert "float samples span [3.5, 3.5]" in capsys.readouterr().err
+    assert not (tmp_path / "h").exists() or not list((tmp_path / "h").iterdir())
