@@ -85,17 +85,22 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str = "l
                   tile_overlap: int | None = None, ensemble: bool = False, device: str = "auto",
                   precision: str = "auto", weights: Path | None = None, codec: str | None = None,
                   crf: int | None = None, pix_fmt: str | None = None,
-                  max_pixels: int | None = DEFAULT_MAX_PIXELS, quiet: bool = True) -> dict[str, Any]:
+                  max_pixels: int | None = DEFAULT_MAX_PIXELS, quiet: bool = True,
+                  shard: tuple[int, int] | None = None) -> dict[str, Any]:
     """Upscale files, folders, videos or `-` (stdin to stdout); returns the `--json` summary.
 
-    `image_format` None keeps each input's format; `max_pixels` None means no limit. Usage errors
-    raise `UsageError`; a failing input is recorded in the summary's `failed` and the batch goes on.
+    `image_format` None keeps each input's format; `max_pixels` None means no limit. `shard` (K, N)
+    keeps every N-th input by sorted path, starting at the K-th, so N processes split a batch with
+    no overlap and the same output layout. Usage errors raise `UsageError`; a failing input is
+    recorded in the summary's `failed` and the batch goes on.
     """
     family = get_family(model)
     check_scale(family, scale)
     check_codec(codec)
     suffix = f"_{family.name}_x{scale}"
     jobs, missing = plan(list(inputs), output, suffix, image_format, recursive, pattern)
+    if shard is not None:
+        jobs = share(jobs, *shard)
     if any(job.target is None for job in jobs) and sys.stdout.isatty():
         raise UsageError("refusing to write image data to a terminal: redirect stdout "
                          "(srzoo upscale - -s 2 < in.png > out.png) or give -o FILE")
@@ -113,6 +118,12 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str = "l
 
     run_batch(jobs, options, load, summary, quiet)
     return {**asdict(summary), "exit_code": summary.exit_code}
+
+
+def share(jobs: list[Job], k: int, n: int) -> list[Job]:
+    """Share `k` (1-based) of `n` of the jobs: every n-th one in the order of their input paths."""
+    ordered = sorted(jobs, key=lambda job: str(job.source))
+    return ordered[k - 1::n]
 
 
 def check_codec(codec: str | None) -> None:

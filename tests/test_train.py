@@ -198,7 +198,7 @@ def test_init_across_scales_loads_the_body(work: Path, capsys):
 def test_export_then_load_then_upscale(work: Path, capsys):
     code, _, err = srzoo(capsys, "train", "ddistill", "--scale", "2", "--data", "train", "--iters", "3", *FAST)
     assert code == 0, err
-    code, out, err = srzoo(capsys, "export", "runs/ddistill_x2", "--out", "exported.safetensors")
+    code, out, err = srzoo(capsys, "export", "runs/ddistill_x2", "--output", "exported.safetensors")
     assert code == 0, err
     entry = tomllib.loads("schema = 1\n" + out)
     [parsed] = parse_manifest(entry)

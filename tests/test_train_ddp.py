@@ -26,7 +26,7 @@ def test_two_processes_train_like_one(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(tmp_path / "weights"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = subprocess.run([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "srzoo", *ARGS,
-                          "--run-dir", "ddp", "--out", "ddp.safetensors"],
+                          "--run-dir", "ddp", "--output", "ddp.safetensors"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert ddp.stderr.count("2 process(es)") == 1 and ddp.stderr.count("4/4 ") == 1  # rank 0 logs
@@ -37,7 +37,7 @@ def test_two_processes_train_like_one(tmp_path: Path, monkeypatch: pytest.Monkey
     threads = torch.get_num_threads()
     try:
         with pytest.raises(SystemExit) as exc:
-            main([*ARGS, "--run-dir", "single", "--out", "single.safetensors", "--threads", "1"])
+            main([*ARGS, "--run-dir", "single", "--output", "single.safetensors", "--threads", "1"])
     finally:
         torch.set_num_threads(threads)
     assert exc.value.code == 0

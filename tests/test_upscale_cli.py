@@ -288,3 +288,18 @@ def test_float_tiff_is_upscaled_as_floats(tmp_path: Path, monkeypatch: pytest.Mo
     assert upscale(tmp_path / "hdr.tif", "-o", tmp_path / "h" / "") == 1
     assert "float samples span [3.5, 3.5]" in capsys.readouterr().err
     assert not (tmp_path / "h").exists() or not list((tmp_path / "h").iterdir())
+
+
+def test_shards_split_a_batch_without_overlap(tmp_path: Path, weights: Path, capsys) -> None:
+    (tmp_path / "in").mkdir()
+    for index in range(5):
+        picture(tmp_path / "in" / f"p{index}.png")
+    done: list[list[str]] = []
+    for k in (1, 2, 3):
+        assert run(weights, tmp_path / "in", "-o", tmp_path / "out", "--shard", f"{k}/3", "--json") == 0
+        done.append(sorted(Path(o["input"]).name for o in json.loads(capsys.readouterr().out)["outputs"]))
+    assert done == [["p0.png", "p3.png"], ["p1.png", "p4.png"], ["p2.png"]]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"p{i}_lkdn_x2.png" for i in range(5)]
+    for bad in ("0/3", "4/3", "1-3", "x"):
+        assert run(weights, tmp_path / "in", "--shard", bad) == 2
+        assert "--shard takes K/N" in capsys.readouterr().err

@@ -7,11 +7,35 @@ import sys
 
 import typer
 from rich.console import Console
+from typer._click import Context, HelpFormatter
 from typer._click.exceptions import NoArgsIsHelpError
+from typer.core import TyperCommand
 
 from srzoo import __version__
 from srzoo.cli.signals import INTERRUPTED, stop_reason, stopped
 from srzoo.errors import SrzooError
+
+class Command(TyperCommand):
+    """Help in the usual style: arguments by their metavar (`INPUT...`), without type tags."""
+
+    def collect_usage_pieces(self, ctx: Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [self._arg_name(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
+
+    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
+        params = self.get_params(ctx)
+        arguments = [(self._arg_name(p), p.help or "") for p in params if p.param_type_name == "argument"]
+        options = [rv for p in params if p.param_type_name == "option" and (rv := p.get_help_record(ctx))]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+    @staticmethod
+    def _arg_name(param: typer.core.TyperArgument) -> str:
+        name = param.metavar or param.name.upper()
+        return name if param.nargs == 1 or name.endswith("...") else f"{name}..."
+
 
 app = typer.Typer(
     name="srzoo",
@@ -19,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 zoo_app = typer.Typer(help="Manage zoo weights: import official checkpoints, publish.",
@@ -58,12 +83,13 @@ def _usage_line(exc: typer.TyperException) -> str:
 def run(argv: list[str] | None = None) -> None:
     """Run the CLI, turning every error into one line and an exit code (`srzoo.cli.main` calls it)."""
     try:
-        from srzoo.cli import bench, eval, models, train, upscale, zoo  # noqa: F401  (register the commands)
+        from srzoo.cli import upscale, eval, train, models, bench, zoo  # noqa: F401, I001  (help lists this order)
 
         command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="srzoo", standalone_mode=False)
         code = result if isinstance(result, int) else 0
-    except NoArgsIsHelpError:  # `srzoo`, `srzoo zoo`: the help has been printed; not an error
+    except NoArgsIsHelpError as exc:  # `srzoo`, `srzoo zoo`: the help, and not an error
+        typer.echo(exc.format_message())
         code = 0
     except SrzooError as exc:
         code = fail(str(exc), exc.exit_code)

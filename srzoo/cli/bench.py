@@ -9,12 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 from srzoo.bench import LAYOUTS, BenchResult, bench_model
-from srzoo.cli.app import app
+from srzoo.cli.app import Command, app
 from srzoo.errors import UsageError
 from srzoo.models import list_families
 
 
-@app.command("bench")
+@app.command("bench", cls=Command,
+             short_help="Measure throughput against a plain float32 forward.")
 def bench_command(
     models: list[str] = typer.Option([], "--model", "-m", help="Models to measure (default: all)."),
     scale: int = typer.Option(4, "--scale", "-s"),

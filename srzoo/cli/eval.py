@@ -13,10 +13,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from srzoo.cli.app import app, err_console
+from srzoo.cli.app import Command, app, err_console
 from srzoo.errors import SrzooError, UsageError
 from srzoo.zoo.manifest import DATASETS, ZooEntry, load_manifest, manifest_path
-from srzoo.models import SCALES, get_family
+from srzoo.models import SCALES, get_family, list_families
 from srzoo.paths import data_root
 from srzoo.zoo.resolve import load_pretrained, local_copy, require_available, zoo_entry
 
@@ -27,36 +27,48 @@ if TYPE_CHECKING:  # the evaluation itself (torch, numpy) is imported when a com
     from srzoo.evaluate import SetResult, Upscale
 
 
-@app.command("eval")
+_MODELS = ", ".join(family.name for family in list_families())
+
+
+@app.command("eval", cls=Command,
+             short_help="Measure PSNR/SSIM on the benchmarks; compare with the papers.", epilog="""Examples:
+
+\b
+  srzoo eval -m lkdn -s 4 -d Set5 --data-root DIR  # one entry, one set
+  srzoo eval --data-root DIR --check --markdown     # every entry vs its paper
+  srzoo eval -m alkdn -s 2 --hr HR/ --lr LR/ --json # your own images""")
 def eval_command(
-    models: list[str] | None = typer.Option(None, "--model", "-m", help="Model name or alias (repeatable)."),
-    all_entries: bool = typer.Option(False, "--all", help="Every zoo entry that has weights (the default)."),
-    scales: list[int] | None = typer.Option(None, "--scale", "-s", help="Upscaling factor (repeatable)."),
+    models: list[str] | None = typer.Option(None, "--model", "-m", metavar="NAME", show_default="every entry",
+                                            help=f"Model (repeatable): {_MODELS}."),
+    all_entries: bool = typer.Option(False, "--all", help="Every zoo entry that has weights (as by default)."),
+    scales: list[int] | None = typer.Option(None, "--scale", "-s", metavar="N", show_default="every scale",
+                                            help="Upscaling factor (repeatable): 2, 3 or 4."),
     dataset_names: list[str] | None = typer.Option(
-        None, "--dataset", "-d", help="Set5, Set14, B100 (BSD100), Urban100, Manga109 (repeatable; "
-                                      "default: every one found under the data root)."),
-    root: Path | None = typer.Option(None, "--data-root", help="Datasets folder (default: $SRZOO_DATA, "
-                                                              "else the user data dir)."),
-    hr: Path | None = typer.Option(None, "--hr", help="Evaluate on any folder of HR images."),
-    lr: Path | None = typer.Option(None, "--lr", help="Folder of LR inputs for --hr (flat, or X<s>/ "
-                                                      "subfolders); default: made by bicubic."),
-    lr_recipe: str = typer.Option("auto", "--lr-recipe", help="LR inputs: auto (LR_bicubic files where "
-                                  "present, else basicsr), basicsr (made from HR as floats, mirrored edges, "
-                                  "rounded once) or matlab (made on uint8 like older MATLAB, bit-exact with "
-                                  "the classic LR files)."),
-    weights: Path | None = typer.Option(None, "--weights", help="Local safetensors file instead of the "
-                                                                "zoo's (one model and scale)."),
+        None, "--dataset", "-d", metavar="SET", show_default="every one found",
+        help="Set5, Set14, B100 (BSD100), Urban100, Manga109 (repeatable)."),
+    root: Path | None = typer.Option(None, "--data-root", metavar="DIR", show_default="$SRZOO_DATA, else "
+                                     "~/.local/share/srzoo/datasets", help="Folder holding the datasets."),
+    hr: Path | None = typer.Option(None, "--hr", metavar="DIR", help="Evaluate on any folder of HR images."),
+    lr: Path | None = typer.Option(None, "--lr", metavar="DIR", show_default="made from HR by bicubic",
+                                   help="LR inputs for --hr (flat, or X<s>/ sub-folders)."),
+    lr_recipe: str = typer.Option("auto", "--lr-recipe", metavar="RECIPE",
+                                  help="LR inputs: auto (LR_bicubic files where present, else basicsr), basicsr "
+                                       "(made from HR as floats, mirrored edges, rounded once) or matlab (made "
+                                       "on uint8 like older MATLAB, bit-exact with the classic LR files)."),
+    weights: Path | None = typer.Option(None, "--weights", metavar="FILE",
+                                        help="A local safetensors file instead of the zoo's (one model and scale)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="x8 self-ensemble (flips and rotations)."),
-    tile: int | None = typer.Option(None, "--tile", min=1, help="Run in LR tiles of N pixels (default: whole "
-                                                         "images, the reference protocol)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    save_images: Path | None = typer.Option(None, "--save-images", help="Write the SR images (PNG) here."),
+    tile: int = typer.Option(0, "--tile", min=0, metavar="PX",
+                             help="Run in LR tiles of PX pixels; 0 = whole images (the reference protocol)."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
+    save_images: Path | None = typer.Option(None, "--save-images", metavar="DIR",
+                                            help="Also write the SR images (PNG) under DIR."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a paper-style markdown table."),
     per_image: bool = typer.Option(False, "--per-image", help="Also show every image's numbers."),
-    check: bool = typer.Option(False, "--check", help="Exit 1 if a PSNR differs from the paper's by "
-                                                      "more than --tolerance."),
-    tolerance: float = typer.Option(0.05, "--tolerance", min=0.0, help="dB allowed by --check."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 if a PSNR differs from the paper's by more "
+                                                      "than --tolerance."),
+    tolerance: float = typer.Option(0.05, "--tolerance", min=0.0, metavar="DB", help="dB allowed by --check."),
     update: bool = typer.Option(False, "--update-manifest", help="Write the measured numbers into zoo.toml."),
 ) -> None:
     """Measure PSNR/SSIM (Y channel, MATLAB protocol) and compare with the published numbers."""

@@ -11,7 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from srzoo.cli.app import app, err_console
+from srzoo.cli.app import Command, app, err_console
 from srzoo.errors import SrzooError, UsageError
 from srzoo.zoo.origin import has_origin
 from srzoo.zoo.manifest import ZooEntry, load_manifest
@@ -28,7 +28,8 @@ _LEGEND = "\n".join((
 ))
 
 
-@app.command("models")
+@app.command("models", cls=Command,
+             short_help="List the zoo and where each entry's weights come from.")
 def models_command(
     as_json: bool = typer.Option(False, "--json", help="Print every entry as JSON instead of a table."),
 ) -> None:
@@ -51,7 +52,8 @@ def models_command(
     console.print(_LEGEND)
 
 
-@app.command("download")
+@app.command("download", cls=Command,
+             short_help="Fetch and verify zoo weights for offline use.")
 def download_command(
     model: str | None = typer.Option(None, "--model", "-m", help="Model name or alias, e.g. alkdn."),
     scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor (default: every available one)."),

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from srzoo.cli.app import app, err_console
+from srzoo.cli.app import Command, app, err_console
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import get_family
 from srzoo.paths import data_root
@@ -18,7 +18,8 @@ from srzoo.train.recipes import recipe_for
 _PER_STAGE = " One value, or one per stage separated by commas."
 
 
-@app.command("train")
+@app.command("train", cls=Command,
+             short_help="Train a network with its paper's recipe.")
 def train_command(
     model: str | None = typer.Argument(None, help="Family: alkdn, lkdn, lkdn-s, aidn, ddistill (optional with "
                                                   "--resume)."),
@@ -68,7 +69,7 @@ def train_command(
                                                               "latest; options given override its settings."),
     stop_after: int | None = typer.Option(None, "--stop-after", min=1, help="Stop with a checkpoint after this "
                                                                             "iteration (e.g. a job's time limit)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Exported weights file [<weights dir>/<run>_<N>it"
+    out: Path | None = typer.Option(None, "--output", "-o", help="Exported weights file [<weights dir>/<run>_<N>it"
                                                               ".safetensors]."),
     workers: int | None = typer.Option(None, "--workers", min=0, show_default=False,
                                        help="DataLoader worker processes (default: one per CPU core, at most 4)."),
@@ -117,10 +118,11 @@ def train_command(
         _export(outcome.checkpoint, out)
 
 
-@app.command("export")
+@app.command("export", cls=Command,
+             short_help="Export a training checkpoint as inference weights.")
 def export_command(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint, or a run folder (its latest)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output file [<weights dir>/<run>_<N>it"
+    out: Path | None = typer.Option(None, "--output", "-o", help="Output file [<weights dir>/<run>_<N>it"
                                                               ".safetensors]."),
     use_ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA weights when the run kept them."),
 ) -> None:

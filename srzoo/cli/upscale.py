@@ -9,8 +9,9 @@ from pathlib import Path
 import typer
 from PIL import Image
 
-from srzoo.cli.app import app, err_console
+from srzoo.cli.app import Command, app, err_console
 from srzoo.errors import UsageError
+from srzoo.models import list_families
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
 
@@ -24,37 +25,56 @@ class OutputFormat(str, Enum):
     webp = "webp"
 
 
-@app.command("upscale")
+_MODELS = ", ".join(family.name for family in list_families())
+
+
+@app.command("upscale", cls=Command, short_help="Upscale images, folders, videos or a pipe.",
+             epilog="""Examples:
+
+\b
+  srzoo upscale photo.png -s 4                  # photo_lkdn_x4.png
+  srzoo upscale shots/ -r -m alkdn -s 2 -o out/ # a folder tree, mirrored
+  srzoo upscale - -s 2 < small.png > big.png    # a pipe
+  srzoo upscale clip.mp4 -s 2 --crf 18          # video, audio kept""")
 def upscale_command(
-    inputs: list[str] = typer.Argument(..., help="Image files, folders, videos, or - for PNG/JPEG bytes on stdin.",
-                                       show_default=False),
-    model: str = typer.Option("lkdn", "--model", "-m", help="Model name or alias."),
-    scale: int = typer.Option(4, "--scale", "-s", help="Upscaling factor."),
-    output: Path | None = typer.Option(None, "--output", "-o", show_default=False,
-                                       help="Output file (one input) or folder (created if needed). "
-                                            "Default: next to each input; stdout for -."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", show_default=False,
+                                       help="Image files, folders, videos, or - (PNG/JPEG on stdin)."),
+    model: str = typer.Option("lkdn", "--model", "-m", metavar="NAME", help=f"Model: {_MODELS}."),
+    scale: int = typer.Option(4, "--scale", "-s", metavar="N", help="Upscaling factor: 2, 3 or 4."),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="PATH", show_default="next to each input",
+                                       help="Output file (one input) or folder (created if needed); stdout "
+                                            "for -."),
     image_format: OutputFormat = typer.Option(OutputFormat.same, "--format", help="Image output format."),
-    quality: int | None = typer.Option(None, "--quality", min=1, max=100, help="JPEG/WebP quality."),
+    quality: int | None = typer.Option(None, "--quality", min=1, max=100, metavar="Q", show_default="Pillow's",
+                                       help="JPEG/WebP quality, 1-100."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders of folder inputs."),
-    pattern: str | None = typer.Option(None, "--glob", help="Only files in folder inputs matching this, e.g. '*.png'."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that already exist (default: skip)."),
-    tile: str = typer.Option("auto", "--tile", help="Tile size in input pixels; 0 = whole image; auto."),
-    tile_overlap: int | None = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in input pixels."),
+    pattern: str | None = typer.Option(None, "--glob", metavar="PATTERN",
+                                       help="Only files in folder inputs matching this, e.g. '*.png'."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that exist (else they are skipped)."),
+    shard: str | None = typer.Option(None, "--shard", metavar="K/N",
+                                     help="Do only share K of N of the inputs (by sorted path), e.g. 2/4."),
+    tile: str = typer.Option("auto", "--tile", metavar="PX", help="Tile size in input pixels; 0 = whole image."),
+    tile_overlap: int | None = typer.Option(None, "--tile-overlap", min=0, metavar="PX",
+                                            show_default="per model", help="Tile overlap in input pixels."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Self-ensemble: average 8 flips/rotations (8x slower)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32, fp16 or bf16."),
-    weights: Path | None = typer.Option(None, "--weights", help="A local safetensors file instead of the zoo's."),
-    codec: str | None = typer.Option(None, "--codec", help="Video encoder, e.g. libx264 (default: the container's)."),
-    crf: int | None = typer.Option(None, "--crf", min=0, help="Video constant-quality level (encoder's default)."),
-    pix_fmt: str | None = typer.Option(None, "--pix-fmt", help="Video pixel format (default: the input's)."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0,
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option("auto", "--precision", metavar="P", help="auto, fp32, fp16 or bf16."),
+    weights: Path | None = typer.Option(None, "--weights", metavar="FILE",
+                                        help="A local safetensors file instead of the zoo's."),
+    codec: str | None = typer.Option(None, "--codec", metavar="NAME", show_default="the container's",
+                                     help="Video encoder, e.g. libx264."),
+    crf: int | None = typer.Option(None, "--crf", min=0, metavar="N", show_default="the encoder's",
+                                   help="Video constant-quality level."),
+    pix_fmt: str | None = typer.Option(None, "--pix-fmt", metavar="FMT", show_default="the input's",
+                                       help="Video pixel format."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0, metavar="N",
                                    help="Refuse larger images (decompression-bomb guard); 0 = no limit."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or per-file lines (errors still show)."),
 ) -> int:
     """Upscale images, folders, videos or stdin; existing outputs are skipped, so reruns resume.
 
-    Exit code: 0 all done (or skipped), 1 some inputs failed, 2 usage error.
+    Exit code: 0 all done (or skipped), 1 some inputs failed, 2 usage error, 130 interrupted.
     """
     if as_json and "-" in inputs and output is None:  # "-": the image goes to stdout
         raise UsageError("--json cannot share stdout with the image; write it to a file with -o")
@@ -64,7 +84,8 @@ def upscale_command(
                             else image_format.value, quality=quality, recursive=recursive, pattern=pattern,
                             overwrite=overwrite, tile=parse_tile(tile), tile_overlap=tile_overlap,
                             ensemble=ensemble, device=device, precision=precision, weights=weights, codec=codec,
-                            crf=crf, pix_fmt=pix_fmt, max_pixels=max_pixels or None, quiet=quiet)
+                            crf=crf, pix_fmt=pix_fmt, max_pixels=max_pixels or None, quiet=quiet,
+                            shard=parse_shard(shard))
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     if not quiet:
@@ -80,3 +101,13 @@ def parse_tile(text: str) -> int | str:
     if not text.isdigit():
         raise UsageError(f"--tile takes a number of pixels (0 = whole image) or auto, not {text!r}")
     return int(text)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`K/N` as (K, N), 1 <= K <= N."""
+    if text is None:
+        return None
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise UsageError(f"--shard takes K/N with 1 <= K <= N (e.g. 1/4), not {text!r}")
+    return int(k), int(n)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
-from srzoo.cli.app import err_console, zoo_app
+from srzoo.cli.app import Command, err_console, zoo_app
 from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import sha256_file
 from srzoo.zoo.manifest import ZooEntry, find_entry, load_manifest
@@ -19,13 +19,14 @@ from srzoo.zoo.origin import has_origin, install_checkpoint
 from srzoo.zoo.resolve import load_pretrained
 
 
-@zoo_app.command("import")
+@zoo_app.command("import", cls=Command,
+                 short_help="Convert an official checkpoint to a zoo safetensors file.")
 def import_command(
     checkpoint: Path = typer.Argument(..., help="The authors' checkpoint (.pth); with --all, the folder of "
                                                 "official checkpoints."),
     model: str | None = typer.Option(None, "--model", "-m", help="Family name, e.g. lkdn, alkdn, lkdn-s."),
     scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor of the checkpoint."),
-    out: Path | None = typer.Option(None, "--out", "-o",
+    out: Path | None = typer.Option(None, "--output", "-o",
                                     help="Output .safetensors (default: the weights dir, manifest name)."),
     fold: bool = typer.Option(False, "--fold", help="Fold a training-form checkpoint into the inference form."),
     import_all: bool = typer.Option(False, "--all", help="Import every official zoo entry whose checkpoint "
@@ -54,7 +55,7 @@ def import_command(
             filename = filename.replace(".safetensors", "_train.safetensors")
         out = weights_dir() / filename
     if out.resolve() == checkpoint.resolve():
-        raise typer.BadParameter("--out must not be the input checkpoint")
+        raise typer.BadParameter("--output must not be the input checkpoint")
     save_weights(out, state, metadata)
     err_console.print(f"{family.title} x{scale} ({metadata['form']} form, {len(state)} tensors) -> {out}")
     typer.echo(f"sha256 {sha256_file(out)}  {out}")
@@ -87,7 +88,8 @@ def import_official(folder: Path) -> int:
     return 1 if failed else 0
 
 
-@zoo_app.command("publish")
+@zoo_app.command("publish", cls=Command,
+                 short_help="Upload the weights dir to the Hub; print the manifest lines.")
 def publish_command(
     repo_id: str = typer.Option(..., "--repo-id", help="Hub model repository to upload to, e.g. you/srzoo-zoo."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the files and print the lines; upload nothing."),
