@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -108,16 +110,61 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str = "l
     summary = Summary(family.name, scale, inputs=list(inputs))
     for failure in missing:
         _fail(summary, failure["input"], failure["error"])
-    engine = {"device": device, "precision": precision, "tile": tile, "tile_overlap": tile_overlap,
-              "ensemble": ensemble}
+    engine = {"precision": precision, "tile": tile, "tile_overlap": tile_overlap, "ensemble": ensemble}
 
-    def load() -> Upscaler:
-        found = resolve_weights(family.name, scale, weights)
-        summary.weights = {"path": str(found.path), "from": found.origin}
-        return api.load_upscaler(family.name, scale, weights=found.path, **engine)
+    def loader(on: str) -> Callable[[], Upscaler]:
+        def load() -> Upscaler:
+            found = resolve_weights(family.name, scale, weights)
+            summary.weights = {"path": str(found.path), "from": found.origin}
+            return api.load_upscaler(family.name, scale, weights=found.path, device=on, **engine)
+        return load
 
-    run_batch(jobs, options, load, summary, quiet)
+    devices = device_list(device)
+    if len(devices) == 1:
+        run_batch(jobs, options, loader(devices[0]), summary, quiet)
+    else:
+        run_on_devices(jobs, options, [loader(on) for on in devices], summary)
     return {**asdict(summary), "exit_code": summary.exit_code}
+
+
+def device_list(device: str) -> list[str]:
+    """`--device`: one device, a comma-separated list (one worker each), or `cuda:all`."""
+    if device == "cuda:all":
+        import torch
+
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise UsageError("--device cuda:all: CUDA is not available on this machine")
+        return [f"cuda:{index}" for index in range(count)]
+    devices = [name.strip() for name in device.split(",")]
+    if not all(devices):
+        raise UsageError(f"--device {device!r}: an empty name in the list")
+    return devices
+
+
+def run_on_devices(jobs: list[Job], options: Options, loads: list[Callable[[], Upscaler]],
+                   summary: Summary) -> None:
+    """One worker thread per device, each over its share of the jobs; results merged into `summary`.
+
+    On Ctrl-C the workers stop after their current file (written whole, or not at all)."""
+    start = time.perf_counter()
+    stop = threading.Event()
+    parts = [Summary(summary.model, summary.scale) for _ in loads]
+    with ThreadPoolExecutor(len(loads), thread_name_prefix="srzoo-device") as pool:
+        futures = [pool.submit(run_batch, share(jobs, index + 1, len(loads)), options, load, part, True, stop)
+                   for index, (load, part) in enumerate(zip(loads, parts))]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            stop.set()
+            raise
+    for part in parts:
+        summary.outputs += part.outputs
+        summary.skipped += part.skipped
+        summary.failed += part.failed
+    summary.timings["model_load_s"] = max(part.timings.get("model_load_s", 0.0) for part in parts)
+    summary.timings["total_s"] = round(time.perf_counter() - start, 3)
 
 
 def share(jobs: list[Job], k: int, n: int) -> list[Job]:
@@ -218,8 +265,9 @@ def _target(file: Path, root: Path | None, folder: Path | None, suffix: str, ima
 
 
 def run_batch(jobs: list[Job], options: Options, load: Callable[[], Upscaler], summary: Summary,
-              quiet: bool) -> None:
-    """Run every job, skipping existing outputs and recording failures; the model loads on first use."""
+              quiet: bool, stop: threading.Event | None = None) -> None:
+    """Run every job, skipping existing outputs and recording failures; the model loads on first use.
+    A set `stop` ends the batch before the next job."""
     start = time.perf_counter()
     protected = {job.source.resolve() for job in jobs if job.source is not None}
     planned: set[Path] = set()
@@ -227,6 +275,8 @@ def run_batch(jobs: list[Job], options: Options, load: Callable[[], Upscaler], s
     with _progress(quiet) as progress:
         files = progress.add_task("files", total=len(jobs))
         for job in jobs:
+            if stop is not None and stop.is_set():
+                break
             reason = _conflict(job, protected, planned)
             if reason is not None:
                 _fail(summary, job.label, f"output {job.target} {reason}")

@@ -303,3 +303,14 @@ def test_shards_split_a_batch_without_overlap(tmp_path: Path, weights: Path, cap
     for bad in ("0/3", "4/3", "1-3", "x"):
         assert run(weights, tmp_path / "in", "--shard", bad) == 2
         assert "--shard takes K/N" in capsys.readouterr().err
+
+
+def test_a_device_list_runs_one_worker_each(tmp_path: Path, weights: Path, capsys) -> None:
+    (tmp_path / "in").mkdir()
+    for index in range(4):
+        picture(tmp_path / "in" / f"p{index}.png")
+    assert run(weights, tmp_path / "in", "-o", tmp_path / "out", "--device", "cpu,cpu", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert sorted(Path(o["input"]).name for o in summary["outputs"]) == [f"p{i}.png" for i in range(4)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"p{i}_lkdn_x2.png" for i in range(4)]
+    assert run(weights, tmp_path / "in", "--device", "cpu,") == 2

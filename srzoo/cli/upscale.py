@@ -57,7 +57,9 @@ def upscale_command(
     tile_overlap: int | None = typer.Option(None, "--tile-overlap", min=0, metavar="PX",
                                             show_default="per model", help="Tile overlap in input pixels."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Self-ensemble: average 8 flips/rotations (8x slower)."),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE",
+                               help="auto, cpu, cuda, cuda:N, mps; a list (cuda:0,cuda:1) or cuda:all runs "
+                                    "one worker per device."),
     precision: str = typer.Option("auto", "--precision", metavar="P", help="auto, fp32, fp16 or bf16."),
     weights: Path | None = typer.Option(None, "--weights", metavar="FILE",
                                         help="A local safetensors file instead of the zoo's."),
