@@ -353,6 +353,10 @@ def _do_image(job: Job, network: Network, options: Options) -> dict[str, Any]:
     """Read, upscale and write one image (stdin/stdout when the job has no path)."""
     source = io.BytesIO(sys.stdin.buffer.read()) if job.source is None else job.source
     picture = read_image(source, options.max_pixels)
+    notes = [f"animated image: only the first of its {picture.frames} frames is upscaled (convert it to a "
+             "video, e.g. MP4 or WebM, to upscale every frame)"] if picture.frames > 1 else []
+    for note in notes:
+        err_console.print(f"[yellow]note[/] {job.label}: {note}", markup=True, highlight=False)
     result = replace(picture, pixels=upscale_pixels(picture.pixels, network))
     if job.target is None:
         buffer = io.BytesIO()
@@ -362,7 +366,7 @@ def _do_image(job: Job, network: Network, options: Options) -> dict[str, Any]:
     else:
         with atomic_path(job.target) as tmp:
             write_image(result, tmp, pillow_format(job.target.suffix), options.quality)
-    return {"size": list(result.size), "bits": result.bits}
+    return {"size": list(result.size), "bits": result.bits, **({"notes": notes} if notes else {})}
 
 
 def _do_video(job: Job, network: FrameNetwork, options: Options,

@@ -48,6 +48,7 @@ class Picture:
     bits: int = 8
     icc: bytes | None = None
     exif: bytes | None = None
+    frames: int = 1  # frames in the file (animated GIF/WebP/PNG); only the first is decoded
 
     @property
     def size(self) -> tuple[int, int]:
@@ -63,7 +64,8 @@ def read_image(source: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
             sixteen = image.format in _FFMPEG_16 and ";16" in _raw_mode(image)
             decoded = Picture(_decode_16bit(source, _raw_mode(image)), bits=16) if sixteen else from_pil(image)
             return Picture(orient(decoded.pixels, image.getexif().get(ExifTags.Base.Orientation, 1)),
-                           bits=decoded.bits, icc=_icc(image), exif=_exif(image))
+                           bits=decoded.bits, icc=_icc(image), exif=_exif(image),
+                           frames=getattr(image, "n_frames", 1))
     except UnidentifiedImageError:
         raise SrzooError("not an image file Pillow can read (PNG, JPEG, WebP, TIFF, BMP, ...)") from None
     except _DECODE_ERRORS as exc:

@@ -269,8 +269,11 @@ def test_default_runs_every_available_entry_on_every_found_dataset(zoo: Path, ca
 def test_rich_tables_show_protocol_and_delta(zoo: Path, capsys):
     code, out, _ = run_cli(capsys, "-m", "lkdnet", "--dataset", "Set5", "--per-image")
     assert code == 0
-    assert "Protocol" in out and "Wang et al. 2004" in out and "30.00 / 0.9000" in out
-    assert "im2" in out
+    protocol = [line for line in out.splitlines() if line.startswith(("Protocol:", "LR inputs:"))]
+    assert len(protocol) == 2 and "LR inputs: basicsr for Set5" in protocol[1]
+    assert "Wang et al. 2004" not in out and "30.00 / 0.9000" in out and "im2" in out
+    code, out, _ = run_cli(capsys, "-m", "lkdnet", "--dataset", "Set5", "--verbose")
+    assert code == 0 and "Wang et al. 2004" in out and "basicsr" in out
 
 
 def test_check_exit_codes(zoo: Path, capsys: pytest.CaptureFixture[str]):

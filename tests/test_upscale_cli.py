@@ -314,3 +314,13 @@ def test_a_device_list_runs_one_worker_each(tmp_path: Path, weights: Path, capsy
     assert sorted(Path(o["input"]).name for o in summary["outputs"]) == [f"p{i}.png" for i in range(4)]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"p{i}_lkdn_x2.png" for i in range(4)]
     assert run(weights, tmp_path / "in", "--device", "cpu,") == 2
+
+
+def test_an_animated_gif_says_only_its_first_frame_is_upscaled(tmp_path: Path, weights: Path, capsys) -> None:
+    frames = [Image.new("RGB", (12, 10), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    assert run(weights, tmp_path / "anim.gif", "-o", tmp_path / "out" / "", "--json") == 0
+    captured = capsys.readouterr()
+    assert "only the first of its 3 frames is upscaled" in captured.err
+    (output,) = json.loads(captured.out)["outputs"]
+    assert output["size"] == [24, 20] and "3 frames" in output["notes"][0]

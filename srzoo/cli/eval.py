@@ -66,6 +66,7 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a paper-style markdown table."),
     per_image: bool = typer.Option(False, "--per-image", help="Also show every image's numbers."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print the whole protocol, step by step."),
     check: bool = typer.Option(False, "--check", help="Exit 1 if a PSNR differs from the paper's by more "
                                                       "than --tolerance."),
     tolerance: float = typer.Option(0.05, "--tolerance", min=0.0, metavar="DB", help="dB allowed by --check."),
@@ -97,7 +98,7 @@ def eval_command(
     elif markdown:
         typer.echo(markdown_table(results))
     else:
-        print_tables(results, inference, per_image)
+        print_tables(results, inference, per_image, verbose)
     if update:
         written = update_manifest(results, manifest_path())
         err_console.print(f"wrote the measured numbers of {', '.join(written)} to {manifest_path()}")
@@ -197,14 +198,29 @@ def _inference_label(device: torch.device, tile: int | None, ensemble: bool) -> 
     return f"{how}{', x8 self-ensemble' if ensemble else ''}, float32, {device}"
 
 
-def print_tables(results: list[SetResult], inference: str, per_image: bool) -> None:
+def protocol_summary(results: list[SetResult], inference: str) -> str:
+    """The protocol in two lines, naming the LR inputs actually used per dataset (--verbose: all of it)."""
+    by_source: dict[str, list[str]] = {}
+    for result in results:
+        names = by_source.setdefault(result.lr, [])
+        if result.dataset not in names:
+            names.append(result.dataset)
+    lr = "; ".join(f"{source} for {', '.join(names)}" for source, names in by_source.items())
+    return (f"Protocol: PSNR/SSIM on Y (BT.601), border = scale, uint8 outputs; {inference}.\n"
+            f"LR inputs: {lr or '-'} (files = the dataset's LR_bicubic images; --verbose for the recipes).")
+
+
+def print_tables(results: list[SetResult], inference: str, per_image: bool, verbose: bool = False) -> None:
     """The protocol, then one rich table per (model, scale), and per-image tables if asked."""
     from srzoo.evaluate import protocol
 
     console = Console(highlight=False, soft_wrap=True)
-    console.print("[bold]Protocol[/]")
-    for key, text in protocol(inference).items():
-        console.print(f"  {key}: {text}")
+    if verbose:
+        console.print("[bold]Protocol[/]")
+        for key, text in protocol(inference).items():
+            console.print(f"  {key}: {text}")
+    else:
+        console.print(protocol_summary(results, inference))
     for (model, scale), rows in _by_entry(results).items():
         table = Table(title=f"{get_family(model).title} x{scale}", title_justify="left", box=box.SIMPLE_HEAD,
                       pad_edge=False, collapse_padding=True)
