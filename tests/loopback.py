@@ -19,7 +19,40 @@ REPO_ID = "test/zoo"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-class LoopbackHub:
+class _Server:
+    """An HTTP server on 127.0.0.1 (a free port) in a daemon thread; `handler` gets `owner` = self."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        bound = type("Handler", (handler,), {"owner": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread.join()
+
+
+class _QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the access log
+        pass
+
+    def _headers(self, headers: dict[str, str]) -> None:
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+
+class LoopbackHub(_Server):
     """A minimal Hub: serves `files` of one repo, optionally failing with `status` or cutting GETs."""
 
     def __init__(self, files: dict[str, bytes], repo_id: str = REPO_ID) -> None:
@@ -29,32 +62,14 @@ class LoopbackHub:
         self.drop_at: int | None = None     # cut GET bodies at this byte offset ...
         self.drops_left = 0                 # ... this many times (-1: always)
         self.requests: list[tuple[str, str, str | None]] = []
-        handler = type("Handler", (_HubHandler,), {"hub": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(_HubHandler)
 
     def gets(self) -> int:
         return sum(method == "GET" for method, _, _ in self.requests)
 
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.server.server_close()
-            self.thread.join()
 
-
-class _HubHandler(BaseHTTPRequestHandler):
-    hub: LoopbackHub
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the access log
-        pass
+class _HubHandler(_QuietHandler):
+    owner: LoopbackHub
 
     def do_HEAD(self) -> None:
         self._respond(body=False)
@@ -63,7 +78,7 @@ class _HubHandler(BaseHTTPRequestHandler):
         self._respond(body=True)
 
     def _respond(self, body: bool) -> None:
-        hub = self.hub
+        hub = self.owner
         hub.requests.append((self.command, self.path, self.headers.get("Range")))
         if hub.status is not None:
             # Retry-After: 0 keeps huggingface_hub's backoff between its retries at one second.
@@ -98,11 +113,6 @@ class _HubHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(text)
 
-    def _headers(self, headers: dict[str, str]) -> None:
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-
 
 def hub_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     """Set huggingface_hub's environment and re-read its `constants`, as a new process would."""
@@ -121,7 +131,7 @@ def hub_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
 
 
 
-class LoopbackOrigin:
+class LoopbackOrigin(_Server):
     """A static file server standing in for GitHub's `/OWNER/REPO/raw/COMMIT/PATH` URLs.
 
     `files` maps URL paths to bytes. `cut_at` truncates every GET body at that offset (the
@@ -133,32 +143,14 @@ class LoopbackOrigin:
         self.cut_at: int | None = None
         self.status: int | None = None
         self.requests: list[str] = []
-        handler = type("Handler", (_OriginHandler,), {"origin": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.server.server_close()
-            self.thread.join()
+        super().__init__(_OriginHandler)
 
 
-class _OriginHandler(BaseHTTPRequestHandler):
-    origin: LoopbackOrigin
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the access log
-        pass
+class _OriginHandler(_QuietHandler):
+    owner: LoopbackOrigin
 
     def do_GET(self) -> None:
-        origin = self.origin
+        origin = self.owner
         origin.requests.append(self.path)
         data = origin.files.get(self.path)
         status = origin.status or (200 if data is not None else 404)
@@ -177,8 +169,3 @@ class _OriginHandler(BaseHTTPRequestHandler):
         self._headers(headers)
         end = len(data) if origin.cut_at is None else max(start, origin.cut_at)
         self.wfile.write(data[start:end])
-
-    def _headers(self, headers: dict[str, str]) -> None:
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
