@@ -35,6 +35,7 @@ class BenchResult:
     threads: int = 0
     gflop_per_s: float = 0.0
     tiling: str = ""
+    backend: str = "torch"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -103,8 +104,8 @@ def with_threads(fn: Callable[[], object], threads: int) -> Callable[[], object]
 
 def bench_model(name: str, scale: int, size: tuple[int, int], device: str, precisions: list[str],
                 tiles: list[str], repeat: int, warmup: int, layouts: tuple[str, ...] = ("auto",),
-                threads: tuple[int, ...] = (0,), tilings: tuple[str, ...] = ("auto",)
-                ) -> list[BenchResult]:
+                threads: tuple[int, ...] = (0,), tilings: tuple[str, ...] = ("auto",),
+                backends: tuple[str, ...] = ("auto",)) -> list[BenchResult]:
     """Measure the plain fp32 forward and every precision x tile x layout x tiling setting of
     the Upscaler, at each thread count (0: leave torch's), all interleaved. Random weights:
     throughput does not depend on the weights' values."""
@@ -123,11 +124,14 @@ def bench_model(name: str, scale: int, size: tuple[int, int], device: str, preci
     def plain_forward() -> None:
         plain(lr).cpu()
 
-    upscalers = [(precision, tile, layout, tiling,
+    upscalers = [(precision, tile, layout, tiling, backend,
                   Upscaler(model, family, scale, device=device, precision=precision,
                            tile="auto" if tile == "auto" else int(tile), channels_last=LAYOUTS[layout],
-                           tiling=tiling))
-                 for precision in precisions for tile in tiles for layout in layouts for tiling in tilings]
+                           tiling=tiling, backend=backend))
+                 for precision in precisions for tile in tiles for layout in layouts for tiling in tilings
+                 for backend in backends]
+    for *_, upscaler in upscalers:  # export and compile outside the timing (cached on disk)
+        upscaler.quantised(image)
     runs, keys = [], []
     for n in threads:
         runs.append(with_threads(plain_forward, n))
@@ -146,16 +150,18 @@ def bench_model(name: str, scale: int, size: tuple[int, int], device: str, preci
         if setting is None:
             base = seconds
             results.append(BenchResult(family.name, scale, str(dev), "fp32", "plain forward", "nchw",
-                                       seconds, out_mpx / seconds, 1.0, count, gflop / seconds, "none"))
+                                       seconds, out_mpx / seconds, 1.0, count, gflop / seconds, "none",
+                                       "torch"))
             continue
-        precision, tile, layout, tiling, upscaler = setting
+        precision, tile, layout, tiling, backend, upscaler = setting
         chosen = "nhwc" if upscaler.memory_format == torch.channels_last else "nchw"
         tile_size = upscaler.tile_for(image)
         results.append(BenchResult(
             family.name, scale, str(dev), _label(precision, _dtype_name(upscaler)),
             _label(tile, _tile_name(tile_size)), _label(layout, chosen), seconds,
             out_mpx / seconds, base / seconds, count, gflop / seconds,
-            "none" if tile_size == 0 else _label(tiling, upscaler.tiling_used)))
+            "none" if tile_size == 0 else _label(tiling, upscaler.tiling_used),
+            _label(backend, upscaler.backend)))
     return results
 
 

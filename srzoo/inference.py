@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srzoo import backends
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import ModelFamily, get_family
 from srzoo.models.layers import ChannelMoments
@@ -55,6 +56,7 @@ GLOBAL_OVERLAP = 24  # global families: default overlap, LR px
 MIN_TILE = 16  # auto tiling gives up below this tile size
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 TILINGS = ("auto", "breadth-first", "overlap")
+BACKENDS = ("auto", "torch", "openvino")
 
 
 @dataclass(frozen=True)
@@ -67,20 +69,25 @@ class Profile:
     x4 (peak RSS on the CPU at 192x192, x1.5 margin). `channels_last`: the device types on which
     that memory format is used, where `srzoo bench -l nchw -l nhwc` measured a gain (2-core CPU,
     x4, LR 128 and 192 px: AIDN 1.5-1.85x, DDistill-SR 1.1-1.3x faster; the others within about
-    10 %, either way). Not measured on a GPU yet, so off on CUDA.
+    10 %, either way). Not measured on a GPU yet, so off on CUDA. `openvino`: the precisions in
+    which `backend="auto"` runs whole images through OpenVINO on the CPU when it is installed,
+    where it measured faster than the torch path (see the README's speed table).
     """
 
     fp16: bool
     bytes_per_px: int
     channels_last: frozenset[str] = frozenset()
+    openvino: frozenset[str] = frozenset()
 
 
 PROFILES: dict[str, Profile] = {
-    "lkdn": Profile(fp16=False, bytes_per_px=10_000),
-    "lkdn-s": Profile(fp16=False, bytes_per_px=6_500),
-    "alkdn": Profile(fp16=True, bytes_per_px=13_000),
-    "aidn": Profile(fp16=True, bytes_per_px=6_000, channels_last=frozenset({"cpu"})),
-    "ddistill": Profile(fp16=False, bytes_per_px=10_000, channels_last=frozenset({"cpu"})),
+    "lkdn": Profile(fp16=False, bytes_per_px=10_000, openvino=frozenset({"fp32", "bf16"})),
+    "lkdn-s": Profile(fp16=False, bytes_per_px=6_500, openvino=frozenset({"fp32", "bf16"})),
+    "alkdn": Profile(fp16=True, bytes_per_px=13_000, openvino=frozenset({"fp32"})),
+    "aidn": Profile(fp16=True, bytes_per_px=6_000, channels_last=frozenset({"cpu"}),
+                    openvino=frozenset({"fp32", "bf16"})),
+    "ddistill": Profile(fp16=False, bytes_per_px=10_000, channels_last=frozenset({"cpu"}),
+                        openvino=frozenset({"fp32", "bf16"})),
 }
 DEFAULT_PROFILE = Profile(fp16=False, bytes_per_px=16_000)
 
@@ -238,14 +245,18 @@ class Upscaler:
     `tiling`: "breadth-first" (exact, stage by stage over all tiles), "overlap" (each tile run
     through the whole network with overlap, cross-faded), or "auto" (breadth-first for the zoo's
     global families, overlap for the local ones, which it leaves exact). bf16 runs as autocast
-    over float32 weights, so its float32 retry shares the network.
+    over float32 weights, so its float32 retry shares the network. `backend`: "torch", "openvino"
+    (whole images on the CPU through `srzoo.backends`, falling back to torch with one note on any
+    failure) or "auto" (OpenVINO where installed and measured faster, see `Profile.openvino`).
+    `on_note` receives such one-line notes (default: stderr).
     """
 
     def __init__(self, model: nn.Module, family: ModelFamily | str, scale: int, *,
                  device: str | torch.device = "auto", precision: str = "auto",
                  tile: int | str | None = "auto", tile_overlap: int | None = None,
                  ensemble: bool = False, channels_last: bool | None = None,
-                 tiling: str = "auto") -> None:
+                 tiling: str = "auto", backend: str = "auto",
+                 on_note: Callable[[str], None] | None = None) -> None:
         self.family = get_family(family) if isinstance(family, str) else family
         self.scale, self.ensemble = scale, ensemble
         self.profile = PROFILES.get(self.family.name, DEFAULT_PROFILE)
@@ -254,6 +265,10 @@ class Upscaler:
         self.dtype = pick_dtype(precision, self.device, self.profile)
         if tiling not in TILINGS:
             raise UsageError(f"unknown tiling {tiling!r} ({', '.join(TILINGS)})")
+        if backend not in BACKENDS:
+            raise UsageError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
+        self.requested_backend = backend
+        self.note = on_note or backends.stderr_note
         if tile != "auto" and not (tile is None or (isinstance(tile, int) and tile >= 0)):
             raise UsageError(f"tile must be a number of pixels >= 0 or 'auto', not {tile!r}")
         if tile_overlap is not None and tile_overlap < 0:
@@ -281,6 +296,32 @@ class Upscaler:
             tiling = "overlap" if local else "breadth-first"
         self.programs = [program(net) if tiling == "breadth-first" else None for net, _ in self.nets]
         self.tiling_used = "breadth-first" if self.programs[0] is not None else "overlap"
+        self._pick_backend()
+
+    def _pick_backend(self) -> None:
+        """The compiled back-end for whole images, or None for torch."""
+        self.compiled: backends.OpenVINONet | None = None
+        wanted = self.requested_backend
+        if wanted == "auto" and backends.default_backend() in ("torch", "openvino"):
+            wanted = backends.default_backend()
+        if wanted == "auto":
+            wanted = ("openvino" if self.device.type == "cpu" and self.precision in self.profile.openvino
+                      and backends.openvino_available() else "torch")
+        if wanted == "torch":
+            return
+        if self.device.type != "cpu" or self.dtype not in backends.HINTS:
+            self.note(f"the OpenVINO back-end runs float32 or bf16 on the CPU; using torch")
+            return
+        try:
+            self.compiled = backends.OpenVINONet(self.nets[-1][0], f"{self.family.name}_x{self.scale}",
+                                                 self.dtype, self.note)
+        except Exception as exc:  # noqa: BLE001 - any failure falls back to torch
+            self.note(f"OpenVINO unavailable ({type(exc).__name__}: {exc}); using torch")
+
+    @property
+    def backend(self) -> str:
+        """The back-end whole images run on: torch or openvino."""
+        return "torch" if self.compiled is None else "openvino"
 
     def _build_nets(self) -> None:
         """The network in the chosen precision, then (in reduced precision) float32 for the retry
@@ -314,6 +355,7 @@ class Upscaler:
         other._build_nets()
         other.programs = [program(net) if p is not None else None
                           for (net, _), p in zip(other.nets, self.programs)]
+        other._pick_backend()
         return other
 
     def _context(self, dtype: torch.dtype):
@@ -402,7 +444,7 @@ class Upscaler:
         for view, plan in zip(views, plans):
             xt = _transform(x, *view)
             if plan is None:
-                y = self._run(xt)
+                y = self._run(xt, whole=True)
                 step()
             else:
                 y = self._tiled(xt, plan, step)
@@ -489,9 +531,19 @@ class Upscaler:
         raise SrzooError(f"non-finite output (NaN or inf) from {self.family.title} "
                          f"x{self.scale} on {self.device}, even in float32")
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, whole: bool = False) -> torch.Tensor:
         """One network call on the device, float32 out; a non-finite output is re-run in float32,
-        and in float32 it is an error."""
+        and in float32 it is an error. Whole images go to the compiled back-end when there is one."""
+        if whole and self.compiled is not None:
+            try:
+                y = self.compiled(x)
+            except Exception as exc:  # noqa: BLE001 - any failure falls back to torch, once
+                self.note(f"OpenVINO failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                          "using torch")
+                self.compiled = None
+            else:
+                if bool(torch.isfinite(y).all()):
+                    return y
         x = x.to(self.device)
         for net, dtype in self.nets:
             xin = x if dtype == torch.bfloat16 else x.to(dtype)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from srzoo.bench import LAYOUTS, BenchResult, bench_model, cpu_peak_gflops
-from srzoo.inference import TILINGS
+from srzoo.inference import BACKENDS, TILINGS
 from srzoo.cli.app import app
 from srzoo.errors import UsageError
 from srzoo.models import list_families
@@ -34,6 +34,8 @@ def bench_command(
     tilings: list[str] = typer.Option(["auto"], "--tiling",
                                       help="Tiling schemes for tiled settings: auto, breadth-first (exact), "
                                            "overlap."),
+    backends: list[str] = typer.Option(["auto"], "--backend", "-b",
+                                       help="Back-ends for whole images: auto, torch, openvino (srzoo[fast])."),
     repeat: int = typer.Option(3, "--repeat", min=1),
     warmup: int = typer.Option(1, "--warmup", min=0),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -53,20 +55,24 @@ def bench_command(
     bad = [tiling for tiling in tilings if tiling not in TILINGS]
     if bad:
         raise UsageError(f"--tiling {bad[0]!r}: one of {', '.join(TILINGS)}")
+    bad = [backend for backend in backends if backend not in BACKENDS]
+    if bad:
+        raise UsageError(f"--backend {bad[0]!r}: one of {', '.join(BACKENDS)}")
     names = models or [f.name for f in list_families()]
     results: list[BenchResult] = []
     for name in names:
         results += bench_model(name, scale, (height, width), device, precisions, tiles, repeat, warmup,
-                               tuple(layouts), tuple(threads) or (0,), tuple(tilings))
+                               tuple(layouts), tuple(threads) or (0,), tuple(tilings), tuple(backends))
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
     table = Table(title=f"srzoo bench: x{scale}, LR {height}x{width}, output megapixels per second")
-    for column in ("model", "device", "threads", "precision", "tile", "tiling", "layout", "s / image", "MP/s",
-                   "GFLOP/s", "vs plain fp32"):
+    for column in ("model", "device", "threads", "precision", "tile", "tiling", "backend", "layout", "s / image",
+                   "MP/s", "GFLOP/s", "vs plain fp32"):
         table.add_column(column, justify="right" if column[0] in "stMGv" and column != "tiling" else "left")
     for r in results:
-        table.add_row(r.model, r.device, str(r.threads), r.precision, r.tile, r.tiling, r.layout, f"{r.seconds:.3f}",
+        table.add_row(r.model, r.device, str(r.threads), r.precision, r.tile, r.tiling, r.backend, r.layout,
+                      f"{r.seconds:.3f}",
                       f"{r.mpx_per_s:.3f}", f"{r.gflop_per_s:.1f}", f"{r.ratio_to_plain_fp32:.2f}x")
     console = Console()
     console.print(table)

@@ -1,0 +1,70 @@
+"""The compiled back-end (OpenVINO, the `fast` extra): exact in float32, cached on disk, and any
+failure falls back to torch with one note."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from srzoo import backends
+from srzoo.inference import Upscaler
+from srzoo.models import build_model
+
+
+def _model(name: str = "aidn") -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(name, 2).eval()
+
+
+def test_a_backend_failure_falls_back_to_torch_with_one_note(monkeypatch):
+    class Broken:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def __call__(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("cannot compile")
+
+    monkeypatch.setattr(backends, "OpenVINONet", Broken)
+    notes: list[str] = []
+    model = _model()
+    engine = Upscaler(model, "aidn", 2, device="cpu", precision="fp32", tile=0, backend="openvino",
+                      on_note=notes.append)
+    assert engine.backend == "openvino"
+    image = torch.rand(1, 3, 20, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(engine(image), model(image).clamp(0, 1), atol=1e-5, rtol=0)
+    engine(image)
+    assert len(notes) == 1 and "using torch" in notes[0] and engine.backend == "torch"
+
+
+def test_auto_backend_follows_the_environment_and_the_profile(monkeypatch):
+    model = _model()
+    monkeypatch.setenv("SRZOO_BACKEND", "torch")
+    assert Upscaler(model, "aidn", 2, device="cpu", precision="fp32").backend == "torch"
+    monkeypatch.setenv("SRZOO_BACKEND", "auto")
+    monkeypatch.setattr(backends, "openvino_available", lambda: False)
+    assert Upscaler(model, "aidn", 2, device="cpu", precision="fp32").backend == "torch"
+
+
+def test_openvino_is_float32_exact_and_cached(monkeypatch, tmp_path):
+    pytest.importorskip("openvino")
+    monkeypatch.setenv("SRZOO_CACHE_DIR", str(tmp_path))
+    model = _model("lkdn-s")
+    image = torch.rand(1, 3, 18, 22)
+    notes: list[str] = []
+    engine = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=0, backend="openvino",
+                      on_note=notes.append)
+    with torch.no_grad():
+        reference = model(image).clamp(0, 1)
+    assert (engine(image) - reference).abs().max() <= 1e-5
+    assert engine.backend == "openvino" and len(notes) == 1 and "preparing" in notes[0]
+    assert len(list(tmp_path.glob("lkdn-s_x2-*-f32-1x18x22.xml"))) == 1
+    again: list[str] = []
+    second = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=0, backend="openvino",
+                      on_note=again.append)
+    assert (second(image) - reference).abs().max() <= 1e-5 and again == []  # read from the cache
+    tiled = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=8, backend="openvino")
+    other = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        assert (tiled(other) - model(other).clamp(0, 1)).abs().max() <= 1e-5  # tiles run on torch
+    assert not list(tmp_path.glob("*1x20x20.xml"))
