@@ -14,7 +14,7 @@ def test_gpu_check_dry_run_prints_one_table(shared_dir):
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert lines[0] == "| part | model | setting | result |"
-    parts = [line.split(" | ")[0] for line in lines[2:]]
+    parts = [line.split(" | ")[0] for line in lines[1:]]
     assert parts.count("| precision") == 10 and parts.count("| video") == 1
     assert parts.count("| bench") == 15
     assert "frames/s" in lines[-1] and "failed" not in lines[-1]
