@@ -65,7 +65,8 @@ def test_tiled_matches_whole_image(name: str, form: str) -> None:
     else:
         image, tile = torch.rand(1, 3, 60, 84), 24
     whole = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=0)
-    tiled = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=tile)
+    scheme = "overlap" if family.locality == "local" else "auto"
+    tiled = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=tile, tiling=scheme)
     totals: list[int] = []
     result = tiled(image, on_tile=lambda done, total: totals.append(total))
     reference = whole(image)
@@ -181,8 +182,10 @@ def test_ensemble_and_tiling_together() -> None:
     torch.manual_seed(5)
     image = torch.rand(1, 3, 16, 200)
     whole = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=0, ensemble=True)(image)
-    tiled = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=60, ensemble=True)(image)
-    torch.testing.assert_close(tiled, whole, atol=1e-6, rtol=0)
+    for tiling in ("overlap", "breadth-first"):
+        tiled = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=60, ensemble=True,
+                         tiling=tiling)(image)
+        torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["alkdn", "aidn", "ddistill"])
