@@ -42,8 +42,9 @@ def bench_command(
 ) -> None:
     """Measure throughput, with srzoo's path side by side with a plain fp32 forward of each model.
 
-    `srzoo`'s path is the Upscaler (tiling, precision, uint8 on the device) as `upscale` runs it;
-    the ratio column is its speed divided by the plain whole-image fp32 forward's, same run.
+    `srzoo`'s path is the Upscaler (tiling, precision, back-end, uint8 on the device) as `upscale`
+    runs it; the ratio column is its speed divided by the plain whole-image fp32 forward's at the
+    same thread count, same run (round-robin). GFLOP/s counts convolution and matrix FLOPs.
     """
     try:
         height, width = (int(v) for v in size.lower().split("x"))
