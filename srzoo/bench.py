@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from srzoo.inference import DTYPES, Upscaler, pick_device
 from srzoo.models import build_model, get_family
@@ -17,7 +19,9 @@ class BenchResult:
     """One measured setting. `mpx_per_s` counts output megapixels; `ratio_to_plain_fp32` is the
     speed relative to the plain fp32 forward of the same run. `precision` and `tile` say what was
     asked for and, for `auto`, what it chose (e.g. "auto (fp32)", "auto (whole image)"); `layout`
-    is the memory format, NCHW or channels-last NHWC."""
+    is the memory format, NCHW or channels-last NHWC. `threads` is torch's CPU thread count for
+    the setting (the ratio is to the plain forward at the same count); `gflop_per_s` counts the
+    network's convolution and matrix FLOPs (2 per multiply-add) per second."""
 
     model: str
     scale: int
@@ -28,6 +32,10 @@ class BenchResult:
     seconds: float
     mpx_per_s: float
     ratio_to_plain_fp32: float
+    threads: int = 0
+    gflop_per_s: float = 0.0
+    tiling: str = ""
+    backend: str = "torch"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -59,11 +67,48 @@ def time_interleaved(fns: list[Callable[[], object]], repeat: int, warmup: int,
 LAYOUTS = {"auto": None, "nchw": False, "nhwc": True}
 
 
+def count_flops(model: torch.nn.Module, image: torch.Tensor) -> int:
+    """FLOPs of one forward (convolutions and matrix products, 2 per multiply-add)."""
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(image)
+    return counter.get_total_flops()
+
+
+def cpu_peak_gflops(threads: int) -> tuple[float, str] | None:
+    """float32 peak of `threads` cores, from the ISA detected at run time and the maximum clock:
+    2 FMA units x (16 lanes with AVX-512, 8 with AVX2) x 2 FLOPs per cycle. None if unknown."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    lanes = 16 if "AVX512" in capability else 8 if "AVX2" in capability else None
+    ghz = None
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            ghz = int(f.read()) / 1e6
+    except (OSError, ValueError):
+        try:
+            with open("/proc/cpuinfo") as f:
+                ghz = max(float(line.split(":")[1]) for line in f if line.startswith("cpu MHz")) / 1e3
+        except (OSError, ValueError):
+            pass
+    if lanes is None or ghz is None:
+        return None
+    return threads * 2 * lanes * 2 * ghz, f"{threads} x 2 FMA x {lanes} lanes x 2 x {ghz:.2f} GHz"
+
+
+def with_threads(fn: Callable[[], object], threads: int) -> Callable[[], object]:
+    def run() -> object:
+        if threads:
+            torch.set_num_threads(threads)
+        return fn()
+    return run
+
+
 def bench_model(name: str, scale: int, size: tuple[int, int], device: str, precisions: list[str],
-                tiles: list[str], repeat: int, warmup: int, layouts: tuple[str, ...] = ("auto",)
-                ) -> list[BenchResult]:
-    """Measure the plain fp32 forward and every precision x tile x layout setting of the
-    Upscaler, interleaved. Random weights: throughput does not depend on the weights' values."""
+                tiles: list[str], repeat: int, warmup: int, layouts: tuple[str, ...] = ("auto",),
+                threads: tuple[int, ...] = (0,), tilings: tuple[str, ...] = ("auto",),
+                backends: tuple[str, ...] = ("auto",)) -> list[BenchResult]:
+    """Measure the plain fp32 forward and every precision x tile x layout x tiling setting of
+    the Upscaler, at each thread count (0: leave torch's), all interleaved. Random weights:
+    throughput does not depend on the weights' values."""
     family = get_family(name)
     torch.manual_seed(0)
     model = build_model(family.name, scale).eval()
@@ -73,25 +118,50 @@ def bench_model(name: str, scale: int, size: tuple[int, int], device: str, preci
 
     plain = model.to(dev)
     lr = image.to(dev)
+    gflop = count_flops(plain, lr) / 1e9
 
     @torch.inference_mode()
     def plain_forward() -> None:
         plain(lr).cpu()
 
-    upscalers = [(precision, tile, layout,
+    upscalers = [(precision, tile, layout, tiling, backend,
                   Upscaler(model, family, scale, device=device, precision=precision,
-                           tile="auto" if tile == "auto" else int(tile), channels_last=LAYOUTS[layout]))
-                 for precision in precisions for tile in tiles for layout in layouts]
-    runs = [plain_forward] + [lambda u=upscaler: u.quantised(image) for *_, upscaler in upscalers]
-    base, *timed = time_interleaved(runs, repeat, warmup, dev)
-    results = [BenchResult(family.name, scale, str(dev), "fp32", "plain forward", "nchw", base,
-                           out_mpx / base, 1.0)]
-    for (precision, tile, layout, upscaler), seconds in zip(upscalers, timed):
+                           tile="auto" if tile == "auto" else int(tile), channels_last=LAYOUTS[layout],
+                           tiling=tiling, backend=backend))
+                 for precision in precisions for tile in tiles for layout in layouts for tiling in tilings
+                 for backend in backends]
+    for *_, upscaler in upscalers:  # export and compile outside the timing (cached on disk)
+        upscaler.quantised(image)
+    runs, keys = [], []
+    for n in threads:
+        runs.append(with_threads(plain_forward, n))
+        keys.append((n, None))
+        for setting in upscalers:
+            runs.append(with_threads(lambda u=setting[-1]: u.quantised(image), n))
+            keys.append((n, setting))
+    before = torch.get_num_threads()
+    try:
+        timed = time_interleaved(runs, repeat, warmup, dev)
+    finally:
+        torch.set_num_threads(before)
+    results, base = [], 1.0
+    for (n, setting), seconds in zip(keys, timed):
+        count = n or before
+        if setting is None:
+            base = seconds
+            results.append(BenchResult(family.name, scale, str(dev), "fp32", "plain forward", "nchw",
+                                       seconds, out_mpx / seconds, 1.0, count, gflop / seconds, "none",
+                                       "torch"))
+            continue
+        precision, tile, layout, tiling, backend, upscaler = setting
         chosen = "nhwc" if upscaler.memory_format == torch.channels_last else "nchw"
+        tile_size = upscaler.tile_for(image)
         results.append(BenchResult(
             family.name, scale, str(dev), _label(precision, _dtype_name(upscaler)),
-            _label(tile, _tile_name(upscaler.tile_for(image))), _label(layout, chosen), seconds,
-            out_mpx / seconds, base / seconds))
+            _label(tile, _tile_name(tile_size)), _label(layout, chosen), seconds,
+            out_mpx / seconds, base / seconds, count, gflop / seconds,
+            "none" if tile_size == 0 else _label(tiling, upscaler.tiling_used),
+            _label(backend, upscaler.backend)))
     return results
 
 

@@ -119,6 +119,12 @@ class Job:
     paper_verified: bool = True
 
 
+def _float32(network: Network) -> Network:
+    from srzoo.inference import Upscaler
+
+    return network.exact() if isinstance(network, Upscaler) else network
+
+
 def on_uint8(network: Network, device: torch.device | str = "cpu", fallback: Network | None = None) -> Upscale:
     """Wrap a float network (B, 3, h, w) in [0, 1] -> (B, 3, sh, sw) to take and give uint8 RGB images.
 
@@ -126,6 +132,10 @@ def on_uint8(network: Network, device: torch.device | str = "cpu", fallback: Net
     a batch does not fit in memory its images are run one at a time, and an image that still does not
     fit goes through `fallback` (a tiled upscaler), or raises an error that suggests --tile.
     """
+    # The evaluation protocol is float32: an engine left at precision "auto" (which may pick
+    # bf16 on this machine) is switched to float32; an explicit precision is kept.
+    network, fallback = _float32(network), (None if fallback is None else _float32(fallback))
+
     def run(lrs: list[np.ndarray], net: Network) -> list[np.ndarray]:
         batch = torch.from_numpy(np.stack(lrs)).to(device).permute(0, 3, 1, 2).float().div_(255)
         with torch.inference_mode():

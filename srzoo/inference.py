@@ -14,15 +14,25 @@ Tiling. Only tiles travel to the device; the output is blended on the CPU (`srzo
   pass sees tile-local statistics itself, so its estimate is not exact, but the error is of
   second order (see benchmarks/tiling_table.py for the measured effect).
 An image that fits in one tile runs whole (exact, no statistics pass).
+
+Exact tiling (`tiling="breadth-first"`, the default for every zoo family): the network is
+run stage by stage over all tiles (`srzoo.staged`), with the image-wide parts computed once on
+whole maps, so tiles equal the whole image up to float rounding at any tile size. The scheme
+above is `tiling="overlap"` (the only one for networks outside the zoo).
+
+Precision. `auto` is bf16 autocast (float32 weights, channels-last) on CPUs with native bf16
+arithmetic (AVX512-BF16 or AMX, detected at run time), float16 on CUDA for the families safe in it
+and bf16 for the others where the GPU has it, float32 elsewhere. `fp32` is exact.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,10 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srzoo import backends
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import ModelFamily, get_family
 from srzoo.models.layers import ChannelMoments
-from srzoo.tiling import Canvas, Tile, plan_tiles
+from srzoo.staged import count_tile_runs, program, run_program
+from srzoo.tiling import Canvas, Tile, plan_tiles, split_axis
 
 TileCallback = Callable[[int, int], None]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
@@ -43,6 +55,8 @@ FEATHER = 8  # local families: blend-band half-width beyond the receptive radius
 GLOBAL_OVERLAP = 24  # global families: default overlap, LR px
 MIN_TILE = 16  # auto tiling gives up below this tile size
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+TILINGS = ("auto", "breadth-first", "overlap")
+BACKENDS = ("auto", "torch", "openvino")
 
 
 @dataclass(frozen=True)
@@ -55,20 +69,25 @@ class Profile:
     x4 (peak RSS on the CPU at 192x192, x1.5 margin). `channels_last`: the device types on which
     that memory format is used, where `srzoo bench -l nchw -l nhwc` measured a gain (2-core CPU,
     x4, LR 128 and 192 px: AIDN 1.5-1.85x, DDistill-SR 1.1-1.3x faster; the others within about
-    10 %, either way). Not measured on a GPU yet, so off on CUDA.
+    10 %, either way). Not measured on a GPU yet, so off on CUDA. `openvino`: the precisions in
+    which `backend="auto"` runs whole images through OpenVINO on the CPU when it is installed,
+    where it measured faster than the torch path (see the README's speed table).
     """
 
     fp16: bool
     bytes_per_px: int
     channels_last: frozenset[str] = frozenset()
+    openvino: frozenset[str] = frozenset()
 
 
 PROFILES: dict[str, Profile] = {
-    "lkdn": Profile(fp16=False, bytes_per_px=10_000),
-    "lkdn-s": Profile(fp16=False, bytes_per_px=6_500),
-    "alkdn": Profile(fp16=True, bytes_per_px=13_000),
-    "aidn": Profile(fp16=True, bytes_per_px=6_000, channels_last=frozenset({"cpu"})),
-    "ddistill": Profile(fp16=False, bytes_per_px=10_000, channels_last=frozenset({"cpu"})),
+    "lkdn": Profile(fp16=False, bytes_per_px=10_000, openvino=frozenset({"fp32", "bf16"})),
+    "lkdn-s": Profile(fp16=False, bytes_per_px=6_500, openvino=frozenset({"fp32", "bf16"})),
+    "alkdn": Profile(fp16=True, bytes_per_px=13_000, openvino=frozenset({"fp32"})),
+    "aidn": Profile(fp16=True, bytes_per_px=6_000, channels_last=frozenset({"cpu"}),
+                    openvino=frozenset({"fp32", "bf16"})),
+    "ddistill": Profile(fp16=False, bytes_per_px=10_000, channels_last=frozenset({"cpu"}),
+                        openvino=frozenset({"fp32", "bf16"})),
 }
 DEFAULT_PROFILE = Profile(fp16=False, bytes_per_px=16_000)
 
@@ -101,10 +120,38 @@ def pick_device(device: str | torch.device) -> torch.device:
     return chosen
 
 
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX-BF16 on x86, the BF16
+    extension on Arm), detected at run time. Without it oneDNN emulates bf16, which is slower
+    than float32 (measured here: 1.5x slower capped at AVX-512 without BF16, 8-50x at AVX2)."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        try:
+            if getattr(cpu, probe)():
+                return True
+        except (AttributeError, RuntimeError):
+            pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = {word for line in f if line.lower().startswith(("flags", "features"))
+                     for word in line.split(":", 1)[1].split()}
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def pick_dtype(precision: str, device: torch.device, profile: Profile) -> torch.dtype:
-    """`auto` is float16 on CUDA for families safe in it, else float32."""
+    """`auto`: bf16 on CPUs with native bf16; on CUDA float16 for families safe in it, else bf16
+    where supported; float32 otherwise."""
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" and profile.fp16 else torch.float32
+        if device.type == "cpu":
+            return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+        if device.type == "cuda":
+            if profile.fp16:
+                return torch.float16
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        return torch.float32
     if precision not in DTYPES:
         raise UsageError(f"unknown precision {precision!r} (auto, fp32, fp16 or bf16)")
     return DTYPES[precision]
@@ -194,18 +241,35 @@ class Upscaler:
     `tile` is in LR pixels (0 or None: whole image; "auto": the largest that fits in free
     memory, halved on out-of-memory); `tile_overlap` is the context each tile carries beyond its
     core on every side (default: per family). `ensemble` averages the 8 flips/rotations.
-    `channels_last` None: the family's profile decides, per device type.
+    `channels_last` None: the family's profile decides, per device type (always on for bf16).
+    `tiling`: "breadth-first" (exact, stage by stage over all tiles), "overlap" (each tile run
+    through the whole network with overlap, cross-faded), or "auto" (breadth-first wherever the
+    network has a program, i.e. for every zoo family: exact, and measured 2-5x faster than
+    overlap tiles for LKDN and LKDN-S, whose overlap is 71-107 px). bf16 runs as autocast
+    over float32 weights, so its float32 retry shares the network. `backend`: "torch", "openvino"
+    (whole images on the CPU through `srzoo.backends`, falling back to torch with one note on any
+    failure) or "auto" (OpenVINO where installed and measured faster, see `Profile.openvino`).
+    `on_note` receives such one-line notes (default: stderr).
     """
 
     def __init__(self, model: nn.Module, family: ModelFamily | str, scale: int, *,
                  device: str | torch.device = "auto", precision: str = "auto",
                  tile: int | str | None = "auto", tile_overlap: int | None = None,
-                 ensemble: bool = False, channels_last: bool | None = None) -> None:
+                 ensemble: bool = False, channels_last: bool | None = None,
+                 tiling: str = "auto", backend: str = "auto",
+                 on_note: Callable[[str], None] | None = None) -> None:
         self.family = get_family(family) if isinstance(family, str) else family
         self.scale, self.ensemble = scale, ensemble
         self.profile = PROFILES.get(self.family.name, DEFAULT_PROFILE)
         self.device = pick_device(device)
+        self.requested_precision = precision
         self.dtype = pick_dtype(precision, self.device, self.profile)
+        if tiling not in TILINGS:
+            raise UsageError(f"unknown tiling {tiling!r} ({', '.join(TILINGS)})")
+        if backend not in BACKENDS:
+            raise UsageError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
+        self.requested_backend = backend
+        self.note = on_note or backends.stderr_note
         if tile != "auto" and not (tile is None or (isinstance(tile, int) and tile >= 0)):
             raise UsageError(f"tile must be a number of pixels >= 0 or 'auto', not {tile!r}")
         if tile_overlap is not None and tile_overlap < 0:
@@ -222,15 +286,84 @@ class Upscaler:
         self.align = 1 if local else ESA_GRID
 
         if channels_last is None:
-            channels_last = self.device.type in self.profile.channels_last
+            channels_last = (self.device.type in self.profile.channels_last
+                             or self.dtype == torch.bfloat16)
+        self.channels_last = channels_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        # The network in the chosen precision, then (in reduced precision) a float32 copy that
-        # re-runs any tile whose output is not finite.
-        dtypes = [self.dtype] + ([torch.float32] if self.dtype != torch.float32 else [])
-        self.nets = [(copy.deepcopy(model).to(self.device, dt, memory_format=self.memory_format), dt)
-                     for dt in dtypes]
+        self._model = model
+        self._build_nets()
+        self.tiling = tiling
+        if tiling == "auto":  # breadth-first where the family has a program: exact and the fastest
+            tiling = "breadth-first"
+        self.programs = [program(net) if tiling == "breadth-first" else None for net, _ in self.nets]
+        self.tiling_used = "breadth-first" if self.programs[0] is not None else "overlap"
+        self._pick_backend()
+
+    def _pick_backend(self) -> None:
+        """The compiled back-end for whole images, or None for torch."""
+        self.compiled: backends.OpenVINONet | None = None
+        wanted = self.requested_backend
+        if wanted == "auto" and backends.default_backend() in ("torch", "openvino"):
+            wanted = backends.default_backend()
+        if wanted == "auto":
+            wanted = ("openvino" if self.device.type == "cpu" and self.precision in self.profile.openvino
+                      and backends.openvino_available() else "torch")
+        if wanted == "torch":
+            return
+        if self.device.type != "cpu" or self.dtype not in backends.HINTS:
+            self.note(f"the OpenVINO back-end runs float32 or bf16 on the CPU; using torch")
+            return
+        try:
+            self.compiled = backends.OpenVINONet(self.nets[-1][0], f"{self.family.name}_x{self.scale}",
+                                                 self.dtype, self.note)
+        except Exception as exc:  # noqa: BLE001 - any failure falls back to torch
+            self.note(f"OpenVINO unavailable ({type(exc).__name__}: {exc}); using torch")
+
+    @property
+    def backend(self) -> str:
+        """The back-end whole images run on: torch or openvino."""
+        return "torch" if self.compiled is None else "openvino"
+
+    def _build_nets(self) -> None:
+        """The network in the chosen precision, then (in reduced precision) float32 for the retry
+        of any tile whose output is not finite: the same module for bf16 (autocast over float32
+        weights), a float32 copy for fp16."""
+        net = copy.deepcopy(self._model).to(self.device, memory_format=self.memory_format)
+        if self.dtype == torch.float32:
+            self.nets = [(net, torch.float32)]
+        elif self.dtype == torch.bfloat16:
+            self.nets = [(net, torch.bfloat16), (net, torch.float32)]
+        else:
+            reduced = copy.deepcopy(net).to(self.dtype)
+            self.nets = [(reduced, self.dtype), (net, torch.float32)]
         self.moments = [[m for m in net.modules() if isinstance(m, ChannelMoments)]
                         for net, _ in self.nets]
+
+    @property
+    def precision(self) -> str:
+        """The precision that runs: fp32, fp16 or bf16."""
+        return next(name for name, dtype in DTYPES.items() if dtype == self.dtype)
+
+    def exact(self) -> Upscaler:
+        """This upscaler in float32 when its precision was `auto` (the evaluation protocol);
+        itself when float32 was asked for or chosen, or another precision was asked for."""
+        if self.dtype == torch.float32 or self.requested_precision != "auto":
+            return self
+        other = copy.copy(self)
+        other.dtype = torch.float32
+        other.channels_last = self.device.type in self.profile.channels_last
+        other.memory_format = torch.channels_last if other.channels_last else torch.contiguous_format
+        other._build_nets()
+        other.programs = [program(net) if p is not None else None
+                          for (net, _), p in zip(other.nets, self.programs)]
+        other._pick_backend()
+        return other
+
+    def _context(self, dtype: torch.dtype):
+        """Autocast for bf16 (float32 weights), nothing otherwise."""
+        if dtype == torch.bfloat16:
+            return torch.autocast(self.device.type, torch.bfloat16)
+        return nullcontext()
 
     def _inference_form(self, model: nn.Module) -> nn.Module:
         """Fold a training-form network (recognised by its state-dict keys)."""
@@ -294,8 +427,12 @@ class Upscaler:
         views = DIHEDRAL if self.ensemble else DIHEDRAL[:1]
         h, w = x.shape[-2:]
         plans = [self._plan(*((w, h) if turns % 2 else (h, w)), tile) for _, turns in views]
-        passes = 2 if self.moments[0] else 1
-        total = sum(1 if plan is None else len(plan) * passes for plan in plans)
+        if self.programs[0] is not None:
+            total = sum(1 if plan is None else count_tile_runs(self.programs[0], len(plan))
+                        for plan in plans)
+        else:
+            passes = 2 if self.moments[0] else 1
+            total = sum(1 if plan is None else len(plan) * passes for plan in plans)
         done = 0
 
         def step() -> None:
@@ -308,7 +445,7 @@ class Upscaler:
         for view, plan in zip(views, plans):
             xt = _transform(x, *view)
             if plan is None:
-                y = self._run(xt)
+                y = self._run(xt, whole=True)
                 step()
             else:
                 y = self._tiled(xt, plan, step)
@@ -318,15 +455,23 @@ class Upscaler:
         return out.div_(len(views))
 
     def _plan(self, height: int, width: int, tile: int) -> list[Tile] | None:
-        """The tiles for an image of this size, or None to run it whole."""
+        """The tiles for an image of this size, or None to run it whole (breadth-first: only the
+        cores matter, and they need no alignment)."""
         if tile == 0:
             return None
-        tiles = plan_tiles(height, width, tile, self.overlap, self.align,
-                           self.family.min_input_size)
+        if self.programs[0] is not None:
+            rows, cols = split_axis(height, tile, 0), split_axis(width, tile, 0)
+            tiles = [Tile(r, c) for r in rows for c in cols]
+        else:
+            tiles = plan_tiles(height, width, tile, self.overlap, self.align,
+                               self.family.min_input_size)
         return tiles if len(tiles) > 1 else None
 
     def _tiled(self, x: torch.Tensor, tiles: list[Tile], step: Callable[[], None]) -> torch.Tensor:
-        """Run tile by tile, blending on the CPU, with whole-image statistics when needed."""
+        """Run tile by tile, blending on the CPU, with whole-image statistics when needed; or
+        breadth-first (exact)."""
+        if self.programs[0] is not None:
+            return self._breadth_first(x, tiles, step)
         canvas = Canvas(x.shape[0], x.shape[-2], x.shape[-1], self.scale, self.feather)
         with self._image_statistics(x, tiles, step):
             for tile in tiles:
@@ -366,12 +511,45 @@ class Upscaler:
                 for module in modules:
                     module.override = None
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _breadth_first(self, x: torch.Tensor, tiles: list[Tile],
+                       step: Callable[[], None]) -> torch.Tensor:
+        """The family's program over the tile cores; a non-finite result is re-run in float32."""
+        cores = [(t.rows.core, t.cols.core) for t in tiles]
+        for (net, dtype), steps in zip(self.nets, self.programs):
+            cast = dtype if dtype in (torch.float16,) else None
+
+            def to_device(t: torch.Tensor) -> torch.Tensor:
+                t = t.to(self.device, non_blocking=True)
+                if cast is not None and t.is_floating_point():
+                    t = t.to(cast)
+                return t.contiguous(memory_format=self.memory_format) if t.ndim == 4 else t
+
+            assert steps is not None
+            with self._context(dtype):
+                y = run_program(steps, x, cores, to_device, step).float()
+            if bool(torch.isfinite(y).all()):
+                return y
+        raise SrzooError(f"non-finite output (NaN or inf) from {self.family.title} "
+                         f"x{self.scale} on {self.device}, even in float32")
+
+    def _run(self, x: torch.Tensor, whole: bool = False) -> torch.Tensor:
         """One network call on the device, float32 out; a non-finite output is re-run in float32,
-        and in float32 it is an error."""
+        and in float32 it is an error. Whole images go to the compiled back-end when there is one."""
+        if whole and self.compiled is not None:
+            try:
+                y = self.compiled(x)
+            except Exception as exc:  # noqa: BLE001 - any failure falls back to torch, once
+                self.note(f"OpenVINO failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                          "using torch")
+                self.compiled = None
+            else:
+                if bool(torch.isfinite(y).all()):
+                    return y
         x = x.to(self.device)
         for net, dtype in self.nets:
-            y = net(x.to(dtype, memory_format=self.memory_format)).float()
+            xin = x if dtype == torch.bfloat16 else x.to(dtype)
+            with self._context(dtype):
+                y = net(xin.contiguous(memory_format=self.memory_format)).float()
             if bool(torch.isfinite(y).all()):
                 return y
         raise SrzooError(f"non-finite output (NaN or inf) from {self.family.title} "

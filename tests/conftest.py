@@ -11,6 +11,8 @@ import torch
 # Tests run tiny tensors: one thread avoids oversubscribing a shared machine (and its slowdowns);
 # the environment variable carries the same setting into CLI subprocesses.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The compiled back-end is tested explicitly (test_backends.py); everything else runs torch.
+os.environ["SRZOO_BACKEND"] = "torch"
 torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

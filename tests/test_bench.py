@@ -9,6 +9,9 @@ import torch
 
 from srzoo.bench import time_interleaved
 from srzoo.cli import main
+from srzoo.inference import cpu_has_native_bf16
+
+AUTO = "auto (bf16)" if cpu_has_native_bf16() else "auto (fp32)"
 
 
 def bench_rows(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
@@ -23,9 +26,9 @@ def test_bench_json_lists_baseline_and_settings(capsys):
     rows = bench_rows(capsys, "-m", "lkdn", "-m", "aidn", "-s", "2", "--size", "20x24", "-p", "auto",
                       "-t", "auto", "-t", "16")
     assert [(r["model"], r["precision"], r["tile"]) for r in rows] == [
-        ("lkdn", "fp32", "plain forward"), ("lkdn", "auto (fp32)", "auto (whole image)"),
-        ("lkdn", "auto (fp32)", "16"), ("aidn", "fp32", "plain forward"),
-        ("aidn", "auto (fp32)", "auto (whole image)"), ("aidn", "auto (fp32)", "16")]
+        ("lkdn", "fp32", "plain forward"), ("lkdn", AUTO, "auto (whole image)"),
+        ("lkdn", AUTO, "16"), ("aidn", "fp32", "plain forward"),
+        ("aidn", AUTO, "auto (whole image)"), ("aidn", AUTO, "16")]
     for row in rows:
         assert row["mpx_per_s"] > 0 and row["seconds"] > 0 and row["device"] == "cpu"
         assert row["mpx_per_s"] == pytest.approx(20 * 24 * 4 / 1e6 / row["seconds"])
@@ -54,3 +57,14 @@ def test_settings_are_timed_round_robin():
                              device=torch.device("cpu"))
     assert calls == ["a", "b"] + ["a", "b"] * 3
     assert len(times) == 2 and all(t >= 0 for t in times)
+
+
+def test_bench_threads_each_against_the_plain_forward_at_that_count(capsys):
+    before = torch.get_num_threads()
+    rows = bench_rows(capsys, "-m", "aidn", "-s", "2", "--size", "20x20", "-p", "fp32", "-t", "0", "-t", "8",
+                      "--threads", "1", "--threads", "2")
+    assert [(r["threads"], r["tile"], r["tiling"]) for r in rows] == [
+        (1, "plain forward", "none"), (1, "0", "none"), (1, "8", "auto (breadth-first)"),
+        (2, "plain forward", "none"), (2, "0", "none"), (2, "8", "auto (breadth-first)")]
+    assert all(r["gflop_per_s"] > 0 for r in rows)
+    assert torch.get_num_threads() == before

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from srzoo.cli import main
@@ -40,3 +43,13 @@ def test_help_without_a_command_or_with_h_exits_zero(argv: list[str], capsys: py
     assert exit_info.value.code == 0, captured.err
     assert "Usage: srzoo" in captured.out and "error" not in captured.err
 
+
+
+def test_start_up_imports_no_torch() -> None:
+    """`srzoo --help`, `srzoo models` and usage errors must not pay for torch (seconds)."""
+    code = ("import sys\nfrom srzoo.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    heavy = sorted(m for m in ('torch', 'numpy', 'av', 'safetensors') if m in sys.modules)\n"
+            "    print(e.code, ','.join(heavy))\n")
+    for argv in (["--help"], ["models"], ["upscale", "x.png", "-s", "7"], ["eval", "--help"]):
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+        assert done.stdout.splitlines()[-1] in ("0 ", "2 "), (argv, done.stdout[-300:], done.stderr)

@@ -54,8 +54,9 @@ class GlobalGain(nn.Module):
 
 @pytest.mark.parametrize("name,form", FAMILY_FORMS, ids=[f"{n}-{f}" for n, f in FAMILY_FORMS])
 def test_tiled_matches_whole_image(name: str, form: str) -> None:
-    """Local families: uint8-identical, float32 up to rounding (vectorised kernels round the last
-    columns of a map differently by its width). Global ones: >= 50 dB with the default overlap."""
+    """Local families (overlap tiling): uint8-identical, float32 up to rounding (vectorised kernels
+    round the last columns of a map differently by its width). Global ones (breadth-first): float32
+    up to rounding too."""
     family = get_family(name)
     model = _random_model(name, form)
     torch.manual_seed(1)
@@ -63,8 +64,9 @@ def test_tiled_matches_whole_image(name: str, form: str) -> None:
         image, tile = torch.rand(1, 3, 24, 300), 100
     else:
         image, tile = torch.rand(1, 3, 60, 84), 24
-    whole = Upscaler(model, name, 2, device="cpu", tile=0)
-    tiled = Upscaler(model, name, 2, device="cpu", tile=tile)
+    whole = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=0)
+    scheme = "overlap" if family.locality == "local" else "auto"
+    tiled = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=tile, tiling=scheme)
     totals: list[int] = []
     result = tiled(image, on_tile=lambda done, total: totals.append(total))
     reference = whole(image)
@@ -74,8 +76,63 @@ def test_tiled_matches_whole_image(name: str, form: str) -> None:
     if family.locality == "local":
         assert (result - reference).abs().max() <= 1e-6
         assert torch.equal(tiled.quantised(image), whole.quantised(image))
-    else:
-        assert _psnr(result, reference) >= 50
+    else:  # breadth-first: exact up to float rounding
+        assert tiled.tiling_used == "breadth-first"
+        assert (result - reference).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("name", [f.name for f in list_families()])
+@pytest.mark.parametrize("tile", [5, 13, 32])
+def test_breadth_first_tiles_equal_the_whole_image(name: str, tile: int) -> None:
+    """At any tile size, including tiles smaller than the ESA's pooling window (15 LR px), and
+    with BatchNorm statistics that are not the identity (DDistill-SR's dynamic units)."""
+    model = _random_model(name, "inference")
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    torch.manual_seed(6)
+    image = torch.rand(2, 3, 41, 35)
+    whole = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=0)(image)
+    tiled = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=tile, tiling="breadth-first")
+    assert tiled.tiling_used == "breadth-first"
+    assert len(tiled._plan(41, 35, tile) or []) >= 4
+    assert (tiled(image) - whole).abs().max() <= 1e-5
+
+
+def test_overlap_tiling_of_global_families_is_close() -> None:
+    model = _random_model("aidn", "inference")
+    torch.manual_seed(1)
+    image = torch.rand(1, 3, 60, 84)
+    whole = Upscaler(model, "aidn", 2, device="cpu", precision="fp32", tile=0)(image)
+    tiled = Upscaler(model, "aidn", 2, device="cpu", precision="fp32", tile=24, tiling="overlap")
+    assert tiled.tiling_used == "overlap"
+    assert _psnr(tiled(image), whole) >= 50
+
+
+def test_auto_precision_is_bf16_on_cpus_with_native_bf16(monkeypatch) -> None:
+    import srzoo.inference as inference
+
+    model = _random_model("aidn", "inference")
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    fast = Upscaler(model, "aidn", 2, device="cpu")
+    assert fast.precision == "bf16" and fast.memory_format == torch.channels_last
+    exact = fast.exact()
+    assert exact.precision == "fp32" and fast.precision == "bf16"
+    assert Upscaler(model, "aidn", 2, device="cpu", precision="bf16").exact().precision == "bf16"
+    image = torch.rand(1, 3, 24, 20)
+    with torch.no_grad():
+        reference = model(image).clamp(0, 1)
+    torch.testing.assert_close(exact(image), reference, atol=1e-5, rtol=0)
+    assert _psnr(fast(image), reference) > 30
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
+    assert Upscaler(model, "aidn", 2, device="cpu").precision == "fp32"
+
+
+def test_native_bf16_detection_runs() -> None:
+    from srzoo.inference import cpu_has_native_bf16
+
+    assert isinstance(cpu_has_native_bf16(), bool)
 
 
 def test_whole_image_statistics_make_global_pooling_exact() -> None:
@@ -84,7 +141,7 @@ def test_whole_image_statistics_make_global_pooling_exact() -> None:
     torch.manual_seed(2)
     image = torch.rand(2, 3, 50, 70)
     reference = model(image)
-    tiled = Upscaler(model, "alkdn", 2, device="cpu", tile=16)
+    tiled = Upscaler(model, "alkdn", 2, device="cpu", precision="fp32", tile=16)
     torch.testing.assert_close(tiled(image), reference.clamp(0, 1), atol=1e-6, rtol=0)
     assert all(m.override is None for m in tiled.moments[0]), "overrides are reset after the run"
     tiled.moments = [[] for _ in tiled.moments]  # no statistics pass: every tile pools locally
@@ -92,7 +149,7 @@ def test_whole_image_statistics_make_global_pooling_exact() -> None:
 
 
 def test_tiles_align_to_the_esa_grid_for_global_families() -> None:
-    upscaler = Upscaler(Nearest(), "aidn", 2, device="cpu", tile=20)
+    upscaler = Upscaler(Nearest(), "aidn", 2, device="cpu", precision="fp32", tile=20)
     tiles = upscaler._plan(64, 90, 20)
     assert tiles is not None and len(tiles) > 1
     assert all(t.rows.extent[0] % 6 == 0 and t.cols.extent[0] % 6 == 0 for t in tiles)
@@ -101,8 +158,8 @@ def test_tiles_align_to_the_esa_grid_for_global_families() -> None:
 def test_ensemble_of_an_equivariant_network_is_the_plain_result() -> None:
     torch.manual_seed(3)
     image = torch.rand(1, 3, 17, 23)
-    plain = Upscaler(Nearest(), "lkdn", 2, device="cpu", tile=0)(image)
-    ensemble = Upscaler(Nearest(), "lkdn", 2, device="cpu", tile=0, ensemble=True)(image)
+    plain = Upscaler(Nearest(), "lkdn", 2, device="cpu", precision="fp32", tile=0)(image)
+    ensemble = Upscaler(Nearest(), "lkdn", 2, device="cpu", precision="fp32", tile=0, ensemble=True)(image)
     torch.testing.assert_close(ensemble, plain, atol=1e-6, rtol=0)
 
 
@@ -110,7 +167,7 @@ def test_ensemble_is_the_mean_of_the_eight_inverted_runs_and_is_equivariant() ->
     model = _random_model("lkdn-s", "inference")
     torch.manual_seed(4)
     image = torch.rand(1, 3, 20, 28)
-    upscaler = Upscaler(model, "lkdn-s", 2, device="cpu", tile=0, ensemble=True)
+    upscaler = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=0, ensemble=True)
     result = upscaler(image)
     with torch.no_grad():
         manual = torch.stack([_inverse(model(_transform(image, f, k)), f, k) for f, k in DIHEDRAL]).mean(0)
@@ -124,9 +181,11 @@ def test_ensemble_and_tiling_together() -> None:
     model = _random_model("lkdn-s", "inference")
     torch.manual_seed(5)
     image = torch.rand(1, 3, 16, 200)
-    whole = Upscaler(model, "lkdn-s", 2, device="cpu", tile=0, ensemble=True)(image)
-    tiled = Upscaler(model, "lkdn-s", 2, device="cpu", tile=60, ensemble=True)(image)
-    torch.testing.assert_close(tiled, whole, atol=1e-6, rtol=0)
+    whole = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=0, ensemble=True)(image)
+    for tiling in ("overlap", "breadth-first"):
+        tiled = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=60, ensemble=True,
+                         tiling=tiling)(image)
+        torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["alkdn", "aidn", "ddistill"])
@@ -135,7 +194,7 @@ def test_inputs_below_the_minimum_size_are_padded_and_cropped_back(name: str) ->
     image = torch.rand(1, 3, 5, 9)
     with pytest.raises(ValueError):
         model(image)
-    out = Upscaler(model, name, 2, device="cpu", tile=0)(image)
+    out = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=0)(image)
     assert out.shape == (1, 3, 10, 18)
     size = get_family(name).min_input_size
     padded = F.pad(image, (0, size - 9, 0, size - 5), mode="replicate")
@@ -153,20 +212,22 @@ class Fragile(nn.Module):
         self.calls: list[torch.dtype] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls.append(x.dtype)
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+        self.calls.append(dtype)
         y = F.interpolate(x, scale_factor=2, mode="nearest")
-        return y * math.nan if x.dtype != torch.float32 or self.nan_in_float32 else y
+        return y * math.nan if dtype != torch.float32 or self.nan_in_float32 else y
 
 
 def test_non_finite_reduced_precision_output_is_rerun_in_float32() -> None:
     upscaler = Upscaler(Fragile(), "lkdn", 2, device="cpu", precision="bf16", tile=0)
     image = torch.rand(1, 3, 8, 8)
     torch.testing.assert_close(upscaler(image), F.interpolate(image, scale_factor=2))
-    assert [net.calls for net, _ in upscaler.nets] == [[torch.bfloat16], [torch.float32]]
+    net = upscaler.nets[0][0]  # bf16 is autocast: the float32 retry runs the same module
+    assert upscaler.nets[1][0] is net and net.calls == [torch.bfloat16, torch.float32]
 
 
 def test_non_finite_float32_output_is_a_clear_error() -> None:
-    upscaler = Upscaler(Fragile(nan_in_float32=True), "lkdn", 2, device="cpu", tile=0)
+    upscaler = Upscaler(Fragile(nan_in_float32=True), "lkdn", 2, device="cpu", precision="fp32", tile=0)
     with pytest.raises(SrzooError, match="non-finite output"):
         upscaler(torch.rand(1, 3, 8, 8))
 
@@ -187,7 +248,7 @@ class Tight(nn.Module):
 
 
 def test_auto_tile_halves_on_out_of_memory_until_it_fits() -> None:
-    upscaler = Upscaler(Tight(limit=2500), "lkdn", 2, device="cpu", tile="auto")
+    upscaler = Upscaler(Tight(limit=2500), "lkdn", 2, device="cpu", precision="fp32", tile="auto")
     image = torch.rand(1, 3, 64, 64)
     torch.testing.assert_close(upscaler(image), F.interpolate(image, scale_factor=2))
     net = upscaler.nets[0][0]
@@ -196,14 +257,14 @@ def test_auto_tile_halves_on_out_of_memory_until_it_fits() -> None:
 
 def test_out_of_memory_with_a_fixed_tile_or_below_the_smallest_tile_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="can't allocate"):
-        Upscaler(Tight(limit=100), "lkdn", 2, device="cpu", tile=0)(torch.rand(1, 3, 64, 64))
+        Upscaler(Tight(limit=100), "lkdn", 2, device="cpu", precision="fp32", tile=0)(torch.rand(1, 3, 64, 64))
     with pytest.raises(SrzooError, match="out of memory on cpu even with"):
-        Upscaler(Tight(limit=100), "lkdn", 2, device="cpu", tile="auto")(torch.rand(1, 3, 64, 64))
+        Upscaler(Tight(limit=100), "lkdn", 2, device="cpu", precision="fp32", tile="auto")(torch.rand(1, 3, 64, 64))
 
 
 def test_training_form_is_folded_for_inference() -> None:
     model = _random_model("lkdn-s", "training")
-    upscaler = Upscaler(model, "lkdn-s", 2, device="cpu", tile=0)
+    upscaler = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=0)
     inference_keys = build_model("lkdn-s", 2, "inference").state_dict().keys()
     assert upscaler.nets[0][0].state_dict().keys() == inference_keys
     image = torch.rand(1, 3, 16, 16)
@@ -215,6 +276,7 @@ def test_training_form_is_folded_for_inference() -> None:
     ({"tile": -1}, "tile must be"),
     ({"tile_overlap": -2}, "overlap must be"),
     ({"precision": "fp8"}, "unknown precision"),
+    ({"tiling": "diagonal"}, "unknown tiling"),
     ({"device": "tpu"}, "unknown device"),
 ])
 def test_bad_engine_options_are_usage_errors(options: dict, message: str) -> None:
@@ -226,13 +288,29 @@ def test_bad_engine_options_are_usage_errors(options: dict, message: str) -> Non
 def test_channels_last_gives_the_same_result(name: str) -> None:
     model = _random_model(name, "inference")
     image = torch.rand(2, 3, 20, 24)
-    plain = Upscaler(model, name, 2, device="cpu", tile=0, channels_last=False)
-    nhwc = Upscaler(model, name, 2, device="cpu", tile=0, channels_last=True)
+    plain = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=0, channels_last=False)
+    nhwc = Upscaler(model, name, 2, device="cpu", precision="fp32", tile=0, channels_last=True)
     assert nhwc.memory_format == torch.channels_last and plain.memory_format == torch.contiguous_format
     torch.testing.assert_close(nhwc(image), plain(image), atol=1e-5, rtol=0)
 
 
 def test_default_layout_follows_the_profile_per_device() -> None:
-    chosen = {f.name: Upscaler(_random_model(f.name, "inference"), f.name, 2, device="cpu").memory_format
+    chosen = {f.name: Upscaler(_random_model(f.name, "inference"), f.name, 2, device="cpu",
+                                precision="fp32").memory_format
               for f in list_families()}
     assert {name for name, fmt in chosen.items() if fmt == torch.channels_last} == {"aidn", "ddistill"}
+
+
+def test_evaluation_runs_an_auto_precision_engine_in_float32(monkeypatch) -> None:
+    import numpy as np
+
+    import srzoo.inference as inference
+    from srzoo.evaluate import on_uint8
+
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    model = _random_model("lkdn-s", "inference")
+    engine = Upscaler(model, "lkdn-s", 2, device="cpu", tile=8)
+    assert engine.precision == "bf16"
+    lr = (np.random.default_rng(0).random((20, 18, 3)) * 255).astype(np.uint8)
+    exact = on_uint8(Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=8))([lr])[0]
+    assert np.array_equal(on_uint8(engine)([lr])[0], exact)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from srzoo.bench import LAYOUTS, BenchResult, bench_model
 from srzoo.cli.app import Command, app
 from srzoo.errors import UsageError
 from srzoo.models import list_families
+
+if TYPE_CHECKING:
+    from srzoo.bench import BenchResult
 
 
 @app.command("bench", cls=Command,
@@ -28,15 +31,27 @@ def bench_command(
     layouts: list[str] = typer.Option(["auto"], "--layout", "-l",
                                       help="Memory formats to measure: auto (the engine's choice), nchw, "
                                            "nhwc (channels-last)."),
+    threads: list[int] = typer.Option([], "--threads", min=1,
+                                      help="CPU thread counts to measure, each against the plain forward "
+                                           "at the same count (default: torch's)."),
+    tilings: list[str] = typer.Option(["auto"], "--tiling",
+                                      help="Tiling schemes for tiled settings: auto, breadth-first (exact), "
+                                           "overlap."),
+    backends: list[str] = typer.Option(["auto"], "--backend", "-b",
+                                       help="Back-ends for whole images: auto, torch, openvino (srzoo[fast])."),
     repeat: int = typer.Option(3, "--repeat", min=1),
     warmup: int = typer.Option(1, "--warmup", min=0),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Measure throughput, with srzoo's path side by side with a plain fp32 forward of each model.
 
-    `srzoo`'s path is the Upscaler (tiling, precision, uint8 on the device) as `upscale` runs it;
-    the ratio column is its speed divided by the plain whole-image fp32 forward's, same run.
+    `srzoo`'s path is the Upscaler (tiling, precision, back-end, uint8 on the device) as `upscale`
+    runs it; the ratio column is its speed divided by the plain whole-image fp32 forward's at the
+    same thread count, same run (round-robin). GFLOP/s counts convolution and matrix FLOPs.
     """
+    from srzoo.bench import LAYOUTS, bench_model, cpu_peak_gflops  # torch: only when measuring
+    from srzoo.inference import BACKENDS, TILINGS
+
     try:
         height, width = (int(v) for v in size.lower().split("x"))
     except ValueError as exc:
@@ -44,18 +59,34 @@ def bench_command(
     bad = [layout for layout in layouts if layout not in LAYOUTS]
     if bad:
         raise UsageError(f"--layout {bad[0]!r}: one of {', '.join(LAYOUTS)}")
+    bad = [tiling for tiling in tilings if tiling not in TILINGS]
+    if bad:
+        raise UsageError(f"--tiling {bad[0]!r}: one of {', '.join(TILINGS)}")
+    bad = [backend for backend in backends if backend not in BACKENDS]
+    if bad:
+        raise UsageError(f"--backend {bad[0]!r}: one of {', '.join(BACKENDS)}")
     names = models or [f.name for f in list_families()]
     results: list[BenchResult] = []
     for name in names:
         results += bench_model(name, scale, (height, width), device, precisions, tiles, repeat, warmup,
-                               tuple(layouts))
+                               tuple(layouts), tuple(threads) or (0,), tuple(tilings), tuple(backends))
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
-    table = Table(title=f"srzoo bench: x{scale}, LR {height}x{width}, output megapixels per second")
-    for column in ("model", "device", "precision", "tile", "layout", "s / image", "MP/s", "vs plain fp32"):
-        table.add_column(column, justify="right" if column[0] in "sMv" else "left")
+    table = Table(title=f"srzoo bench: x{scale}, LR {height}x{width}, output megapixels per second",
+                  caption="random weights, whether or not the zoo has trained ones: the speed does not "
+                          "depend on their values", caption_justify="left")
+    for column in ("model", "device", "threads", "precision", "tile", "tiling", "backend", "layout", "s / image",
+                   "MP/s", "GFLOP/s", "vs plain fp32"):
+        table.add_column(column, justify="right" if column[0] in "stMGv" and column != "tiling" else "left")
     for r in results:
-        table.add_row(r.model, r.device, r.precision, r.tile, r.layout, f"{r.seconds:.3f}", f"{r.mpx_per_s:.3f}",
-                      f"{r.ratio_to_plain_fp32:.2f}x")
-    Console().print(table)
+        table.add_row(r.model, r.device, str(r.threads), r.precision, r.tile, r.tiling, r.backend, r.layout,
+                      f"{r.seconds:.3f}",
+                      f"{r.mpx_per_s:.3f}", f"{r.gflop_per_s:.1f}", f"{r.ratio_to_plain_fp32:.2f}x")
+    console = Console()
+    console.print(table)
+    if results and results[0].device == "cpu":
+        peaks = {r.threads: cpu_peak_gflops(r.threads) for r in results}
+        for n, peak in sorted(peaks.items()):
+            if peak is not None:
+                console.print(f"float32 peak at {n} thread(s): {peak[0]:.0f} GFLOP/s ({peak[1]})")

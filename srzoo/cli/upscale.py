@@ -11,7 +11,7 @@ from PIL import Image
 
 from srzoo.cli.app import Command, app, err_console
 from srzoo.errors import UsageError
-from srzoo.models import list_families
+from srzoo.models import check_scale, get_family, list_families
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
 
@@ -80,14 +80,16 @@ def upscale_command(
     """
     if as_json and "-" in inputs and output is None:  # "-": the image goes to stdout
         raise UsageError("--json cannot share stdout with the image; write it to a file with -o")
+    check_scale(get_family(model), scale)  # usage errors answer before torch loads
+    tile_px, shard_k_n = parse_tile(tile), parse_shard(shard)
     from srzoo.batch import upscale_files  # torch, PyAV and the engine: only when there is work
 
     summary = upscale_files(inputs, output, model, scale, image_format=None if image_format is OutputFormat.same
                             else image_format.value, quality=quality, recursive=recursive, pattern=pattern,
-                            overwrite=overwrite, tile=parse_tile(tile), tile_overlap=tile_overlap,
+                            overwrite=overwrite, tile=tile_px, tile_overlap=tile_overlap,
                             ensemble=ensemble, device=device, precision=precision, weights=weights, codec=codec,
                             crf=crf, pix_fmt=pix_fmt, max_pixels=max_pixels or None, quiet=quiet,
-                            shard=parse_shard(shard))
+                            shard=shard_k_n)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     if not quiet:

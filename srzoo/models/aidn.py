@@ -47,6 +47,10 @@ class ARFDB(nn.Module):
         return l2(_act(l1(x))) + m2(_act(m1(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mpa(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before the ESA (local: a receptive radius of 4 px)."""
         d1 = _act(self.c0_d(x))
         r1 = _act(self._paths(1, x) + d1)
         d2 = _act(self.c1_d(r1))
@@ -54,7 +58,7 @@ class ARFDB(nn.Module):
         d3 = _act(self.c2_d(r2))
         r3 = _act(self._paths(3, r2) + r2 + d3 + d2 + d1)
         r4 = _act(self.c4(r3))
-        return self.mpa(self.c5(torch.cat([d1, d2, d3, r4], dim=1)))
+        return self.c5(torch.cat([d1, d2, d3, r4], dim=1))
 
 
 class AIDN(nn.Module):

@@ -48,14 +48,22 @@ class ESA(nn.Module):
         self.conv3_ = BSConvU(feat, feat)
         self.conv4 = nn.Conv2d(feat, channels, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.conv1(x)
+    def lowres(self, a: torch.Tensor) -> torch.Tensor:
+        """The image-wide part, from `a = conv1(x)`: stride-2 conv, 7/3 max-pool, convs on the
+        small map, resized back to `a`'s size."""
         c = F.max_pool2d(self.conv2(a), kernel_size=7, stride=3)
         c = F.gelu(self.conv_max(c))
         c = F.gelu(self.conv3(c))
         c = self.conv3_(c)
-        c = F.interpolate(c, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return x * torch.sigmoid(self.conv4(c + self.conv_f(a)))
+        return F.interpolate(c, size=a.shape[-2:], mode="bilinear", align_corners=False)
+
+    def gate(self, x: torch.Tensor, a: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """The pixel-wise part, given `a = conv1(x)` and `up = lowres(a)`."""
+        return x * torch.sigmoid(self.conv4(up + self.conv_f(a)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.conv1(x)
+        return self.gate(x, a, self.lowres(a))
 
 
 class CCA(nn.Module):

@@ -52,15 +52,22 @@ class RFDNESA(nn.Module):
         self.conv3_ = nn.Conv2d(feat, feat, 3, padding=1)
         self.conv4 = nn.Conv2d(feat, channels, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c1_ = self.conv1(x)
+    def lowres(self, c1_: torch.Tensor) -> torch.Tensor:
+        """The image-wide part: stride-2 conv, 7/3 max-pool, three convs on the small map, resized
+        back to `c1_`'s size (what exact tiling computes once over the whole image)."""
         c1 = F.max_pool2d(self.conv2(c1_), kernel_size=7, stride=3)
         v = F.relu(self.conv_max(c1))
         c3 = F.relu(self.conv3(v))
         c3 = self.conv3_(c3)
-        c3 = F.interpolate(c3, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        m = torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
-        return x * m
+        return F.interpolate(c3, size=c1_.shape[-2:], mode="bilinear", align_corners=False)
+
+    def gate(self, x: torch.Tensor, c1_: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """The pixel-wise part, given `c1_ = conv1(x)` and `up = lowres(c1_)`."""
+        return x * torch.sigmoid(self.conv4(up + self.conv_f(c1_)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c1_ = self.conv1(x)
+        return self.gate(x, c1_, self.lowres(c1_))
 
 
 def count_parameters(model: nn.Module) -> int:
