@@ -22,12 +22,13 @@ ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 @lru_cache(maxsize=4)
 def load_upscaler(model: str = "lkdn", scale: int = 4, *, weights: Path | None = None, device: str = "auto",
                   precision: str = "auto", tile: int | str = "auto", tile_overlap: int | None = None,
-                  ensemble: bool = False) -> Upscaler:
+                  ensemble: bool = False, tiling: str = "auto", backend: str = "auto") -> Upscaler:
     """The pretrained network wrapped in the tiling engine (cached: repeated calls reuse it)."""
     family = get_family(model)
     check_scale(family, scale)
     return Upscaler(load_pretrained(family.name, scale, weights), family, scale, device=device,
-                    precision=precision, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble)
+                    precision=precision, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble,
+                    tiling=tiling, backend=backend)
 
 
 def network(upscaler: Upscaler, on_tile: TileCallback | None = None) -> Network:

@@ -75,6 +75,7 @@ class Summary:
     failed: list[dict[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     weights: dict[str, str] = field(default_factory=dict)  # path and where it came from (`Located`)
+    engine: dict[str, str] = field(default_factory=dict)  # device, precision, back-end and tiling used
 
     @property
     def exit_code(self) -> int:
@@ -86,7 +87,8 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str = "l
                   pattern: str | None = None, overwrite: bool = False, tile: int | str = "auto",
                   tile_overlap: int | None = None, ensemble: bool = False, device: str = "auto",
                   precision: str = "auto", weights: Path | None = None, codec: str | None = None,
-                  crf: int | None = None, pix_fmt: str | None = None,
+                  crf: int | None = None, pix_fmt: str | None = None, tiling: str = "auto",
+                  backend: str = "auto",
                   max_pixels: int | None = DEFAULT_MAX_PIXELS, quiet: bool = True,
                   shard: tuple[int, int] | None = None) -> dict[str, Any]:
     """Upscale files, folders, videos or `-` (stdin to stdout); returns the `--json` summary.
@@ -110,13 +112,17 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str = "l
     summary = Summary(family.name, scale, inputs=list(inputs))
     for failure in missing:
         _fail(summary, failure["input"], failure["error"])
-    engine = {"precision": precision, "tile": tile, "tile_overlap": tile_overlap, "ensemble": ensemble}
+    engine = {"precision": precision, "tile": tile, "tile_overlap": tile_overlap, "ensemble": ensemble,
+              "tiling": tiling, "backend": backend}
 
     def loader(on: str) -> Callable[[], Upscaler]:
         def load() -> Upscaler:
             found = resolve_weights(family.name, scale, weights)
             summary.weights = {"path": str(found.path), "from": found.origin}
-            return api.load_upscaler(family.name, scale, weights=found.path, device=on, **engine)
+            upscaler = api.load_upscaler(family.name, scale, weights=found.path, device=on, **engine)
+            summary.engine = {"device": str(upscaler.device), "precision": upscaler.precision,
+                              "backend": upscaler.backend, "tiling": upscaler.tiling_used}
+            return upscaler
         return load
 
     devices = device_list(device)

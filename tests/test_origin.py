@@ -208,4 +208,5 @@ def test_upscale_json_names_the_weights_source(tmp_path: Path, zoo_env: tuple[Lo
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["weights"]["from"] == "bundled" and summary["model"] == "lkdn"
+    assert summary["engine"]["precision"] in ("fp32", "bf16") and summary["engine"]["tiling"] == "breadth-first"
     assert Image.open(tmp_path / "out.png").size == (80, 64)

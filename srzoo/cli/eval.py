@@ -238,7 +238,7 @@ def print_tables(results: list[SetResult], inference: str, per_image: bool, verb
 def _paper_cells(result: SetResult) -> tuple[str, str]:
     if result.paper is None:
         return "-", "-"
-    mark = "" if result.paper_verified else " (unverified)"
+    mark = "" if result.paper_verified else " (not its own)"
     return f"{paper_score(result.paper, ' / ')}{mark}", f"{result.delta_psnr:+.3f}"
 
 

@@ -56,11 +56,15 @@ def upscale_command(
     tile: str = typer.Option("auto", "--tile", metavar="PX", help="Tile size in input pixels; 0 = whole image."),
     tile_overlap: int | None = typer.Option(None, "--tile-overlap", min=0, metavar="PX",
                                             show_default="per model", help="Tile overlap in input pixels."),
+    tiling: str = typer.Option("auto", "--tiling", metavar="SCHEME",
+                               help="auto, breadth-first (exact for every family) or overlap (blended tiles)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Self-ensemble: average 8 flips/rotations (8x slower)."),
     device: str = typer.Option("auto", "--device", metavar="DEVICE",
                                help="auto, cpu, cuda, cuda:N, mps; a list (cuda:0,cuda:1) or cuda:all runs "
                                     "one worker per device."),
     precision: str = typer.Option("auto", "--precision", metavar="P", help="auto, fp32, fp16 or bf16."),
+    backend: str = typer.Option("auto", "--backend", metavar="NAME",
+                                help="auto, torch or openvino (pip install 'srzoo[fast]') for whole images."),
     weights: Path | None = typer.Option(None, "--weights", metavar="FILE",
                                         help="A local safetensors file instead of the zoo's."),
     codec: str | None = typer.Option(None, "--codec", metavar="NAME", show_default="the container's",
@@ -89,6 +93,7 @@ def upscale_command(
                             overwrite=overwrite, tile=tile_px, tile_overlap=tile_overlap,
                             ensemble=ensemble, device=device, precision=precision, weights=weights, codec=codec,
                             crf=crf, pix_fmt=pix_fmt, max_pixels=max_pixels or None, quiet=quiet,
+                            tiling=tiling, backend=backend,
                             shard=shard_k_n)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
