@@ -297,7 +297,17 @@ class Upscaler:
             tiling = "breadth-first"
         self.programs = [program(net) if tiling == "breadth-first" else None for net, _ in self.nets]
         self.tiling_used = "breadth-first" if self.programs[0] is not None else "overlap"
+        self._warn_costly_tiles()
         self._pick_backend()
+
+    def _warn_costly_tiles(self) -> None:
+        """A note when overlap tiles are so small that their context costs more than their core."""
+        if self.tiling_used != "overlap" or not isinstance(self.tile, int) or self.tile <= 0:
+            return
+        work = ((self.tile + 2 * self.overlap) / self.tile) ** 2
+        if work > 2:
+            self.note(f"{self.tile}-px tiles with {self.overlap} px of overlap each compute {work:.1f}x their "
+                      f"own pixels; use larger tiles, --tile 0 (whole image) or breadth-first tiling")
 
     def _pick_backend(self) -> None:
         """The compiled back-end for whole images, or None for torch."""

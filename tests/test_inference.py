@@ -314,3 +314,14 @@ def test_evaluation_runs_an_auto_precision_engine_in_float32(monkeypatch) -> Non
     lr = (np.random.default_rng(0).random((20, 18, 3)) * 255).astype(np.uint8)
     exact = on_uint8(Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=8))([lr])[0]
     assert np.array_equal(on_uint8(engine)([lr])[0], exact)
+
+
+def test_tiles_whose_overlap_costs_more_than_them_get_a_note() -> None:
+    notes: list[str] = []
+    model = build_model("lkdn-s", 2)
+    Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=32, tiling="overlap", on_note=notes.append)
+    assert len(notes) == 1 and "32-px tiles with 71 px of overlap each compute" in notes[0]
+    notes.clear()
+    Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=32, on_note=notes.append)  # breadth-first
+    Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=1000, tiling="overlap", on_note=notes.append)
+    assert notes == []
