@@ -25,11 +25,22 @@ class Command(TyperCommand):
     def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
         params = self.get_params(ctx)
         arguments = [(self._arg_name(p), p.help or "") for p in params if p.param_type_name == "argument"]
-        options = [rv for p in params if p.param_type_name == "option" and (rv := p.get_help_record(ctx))]
+        options = [(self._option_name(p), rv[1]) for p in params
+                   if p.param_type_name == "option" and (rv := p.get_help_record(ctx))]
         for title, rows in (("Arguments", arguments), ("Options", options)):
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)
+
+    @staticmethod
+    def _option_name(param: typer.core.TyperOption) -> str:
+        """`-m, --model NAME`: short names first, then the metavar (the option's name by default)."""
+        names = ", ".join(sorted(param.opts, key=len))
+        if param.secondary_opts:
+            return f"{names} / {', '.join(param.secondary_opts)}"
+        if param.is_flag:
+            return names
+        return f"{names} {param.metavar or param.name.upper()}"
 
     @staticmethod
     def _arg_name(param: typer.core.TyperArgument) -> str:

@@ -18,12 +18,17 @@ if TYPE_CHECKING:
 
 
 @app.command("bench", cls=Command,
-             short_help="Measure throughput against a plain float32 forward.")
+             short_help="Measure throughput against a plain float32 forward.", epilog="""Examples:
+
+\b
+  srzoo bench -m lkdn -s 4 --size 128x128      # default path vs plain fp32
+  srzoo bench -p fp32 -p bf16 -t 0 --threads 1 --threads 2
+  srzoo bench -b torch -b openvino --json""")
 def bench_command(
     models: list[str] = typer.Option([], "--model", "-m", help="Models to measure (default: all)."),
-    scale: int = typer.Option(4, "--scale", "-s"),
+    scale: int = typer.Option(4, "--scale", "-s", metavar="N", help="Upscaling factor: 2, 3 or 4."),
     size: str = typer.Option("256x256", "--size", help="LR input size, HxW."),
-    device: str = typer.Option("auto", "--device"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     precisions: list[str] = typer.Option(["auto", "fp32"], "--precision", "-p",
                                          help="Precisions to measure (auto, fp32, fp16, bf16)."),
     tiles: list[str] = typer.Option(["auto", "128"], "--tile", "-t",
@@ -39,8 +44,8 @@ def bench_command(
                                            "overlap."),
     backends: list[str] = typer.Option(["auto"], "--backend", "-b",
                                        help="Back-ends for whole images: auto, torch, openvino (srzoo[fast])."),
-    repeat: int = typer.Option(3, "--repeat", min=1),
-    warmup: int = typer.Option(1, "--warmup", min=0),
+    repeat: int = typer.Option(3, "--repeat", min=1, metavar="N", help="Timed runs per setting (the median is kept)."),
+    warmup: int = typer.Option(1, "--warmup", min=0, metavar="N", help="Untimed runs first."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Measure throughput, with srzoo's path side by side with a plain fp32 forward of each model.

@@ -35,12 +35,14 @@ def train_command(
                                                                     "on those: faster decoding."),
     val: str | None = typer.Option(None, "--val", help="Validation set: a benchmark name under the data root, "
                                                        "or a folder; 'none' for none (default: Set5 if found)."),
-    val_every: int | None = typer.Option(None, "--val-every", min=1, help="Validate every N iterations [5000]."),
+    val_every: int | None = typer.Option(None, "--val-every", min=1, show_default="5000",
+                                         help="Validate every N iterations."),
     checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", min=1,
-                                                help="Checkpoint every N iterations [5000]."),
-    log_every: int | None = typer.Option(None, "--log-every", min=1, help="Log a row every N iterations [100]."),
+                                                show_default="5000", help="Checkpoint every N iterations."),
+    log_every: int | None = typer.Option(None, "--log-every", min=1, show_default="100",
+                                         help="Log a row every N iterations."),
     keep_checkpoints: int | None = typer.Option(None, "--keep-checkpoints", min=0,
-                                                help="Keep the N latest checkpoints, 0 for all [3]."),
+                                                show_default="3", help="Keep the N latest checkpoints, 0 for all."),
     iters: str | None = typer.Option(None, "--iters", help="Iterations: the total (split across stages in "
                                                            "the recipe's proportions), or one per stage."),
     batch_size: str | None = typer.Option(None, "--batch-size", help="Global batch size." + _PER_STAGE),
@@ -60,17 +62,18 @@ def train_command(
     grad_clip: float | None = typer.Option(None, "--grad-clip", min=0.0, help="Max gradient norm, 0 for none."),
     augment: str | None = typer.Option(None, "--augment", help="none, flips, or dihedral (flips and "
                                                                "90/180/270 rotations)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the initial weights and of the data [0]."),
+    seed: int | None = typer.Option(None, "--seed", show_default="0",
+                                    help="Seed of the initial weights and of the data."),
     init: str | None = typer.Option(None, "--init", help="Start from weights: a file or a zoo entry (lkdn:x4); "
                                                          "every tensor whose name and shape fit is loaded."),
-    run_dir: Path | None = typer.Option(None, "--run-dir", help="Run folder: checkpoints/ and log.csv "
-                                                                "[runs/<model>_x<scale>]."),
+    run_dir: Path | None = typer.Option(None, "--run-dir", show_default="runs/<model>_x<scale>",
+                                        help="Run folder: checkpoints/ and log.csv."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue from a checkpoint, or a run folder's "
                                                               "latest; options given override its settings."),
     stop_after: int | None = typer.Option(None, "--stop-after", min=1, help="Stop with a checkpoint after this "
                                                                             "iteration (e.g. a job's time limit)."),
-    out: Path | None = typer.Option(None, "--output", "-o", help="Exported weights file [<weights dir>/<run>_<N>it"
-                                                              ".safetensors]."),
+    out: Path | None = typer.Option(None, "--output", "-o", show_default="<weights dir>/<run>_<N>it"
+                                                              ".safetensors", help="Exported weights file."),
     workers: int | None = typer.Option(None, "--workers", min=0, show_default=False,
                                        help="DataLoader worker processes (default: one per CPU core, at most 4)."),
     cache_images: bool = typer.Option(False, "--cache-images", help="Keep decoded training images in memory."),
@@ -78,7 +81,7 @@ def train_command(
     precision: str = typer.Option("auto", "--precision", help="auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, "
                                                               "bf16 or fp16."),
     channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last",
-                                              help="channels_last memory format [on CUDA]."),
+                                              show_default="on CUDA", help="channels_last memory format."),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the network."),
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic algorithms only."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
@@ -122,8 +125,8 @@ def train_command(
              short_help="Export a training checkpoint as inference weights.")
 def export_command(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint, or a run folder (its latest)."),
-    out: Path | None = typer.Option(None, "--output", "-o", help="Output file [<weights dir>/<run>_<N>it"
-                                                              ".safetensors]."),
+    out: Path | None = typer.Option(None, "--output", "-o", show_default="<weights dir>/<run>_<N>it"
+                                                              ".safetensors", help="Output file."),
     use_ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA weights when the run kept them."),
 ) -> None:
     """Write a checkpoint's network (inference form, folded) as safetensors and print its zoo entry."""
