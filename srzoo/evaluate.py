@@ -115,7 +115,7 @@ class Job:
 
     model: str
     upscale: Upscale
-    paper: dict[str, tuple[float, float]] = field(default_factory=dict)
+    paper: Scores = field(default_factory=dict)
     paper_verified: bool = True
 
 
@@ -185,8 +185,9 @@ def _batch_size(shape: tuple[int, ...], max_pixels: int, max_images: int) -> int
 
 
 def evaluate(jobs: list[Job], dataset: Dataset, scale: int, save_dir: Path | None = None,
-             lr: LrChoice = "auto") -> list[SetResult]:
-    """Every job's scores on `dataset` at `scale`; each image is read (and its LR made) only once."""
+             lr: LrChoice = "auto", on_images: Callable[[int], None] | None = None) -> list[SetResult]:
+    """Every job's scores on `dataset` at `scale`; each image is read (and its LR made) only once.
+    `on_images(n)` is told after each batch of n images is scored by every job."""
     source = dataset.lr_source(scale, lr)
     results = [SetResult(job.model, scale, dataset.name, source, job.paper.get(dataset.name),
                          paper_verified=job.paper_verified) for job in jobs]
@@ -198,6 +199,8 @@ def evaluate(jobs: list[Job], dataset: Dataset, scale: int, save_dir: Path | Non
             result.seconds += time.perf_counter() - start
             if save_dir is not None:
                 _save(save_dir / f"{job.model}_x{scale}" / dataset.name, batch, srs)
+        if on_images is not None:
+            on_images(len(batch))
     for result in results:
         result.per_image.sort(key=lambda s: s.name)
     return results

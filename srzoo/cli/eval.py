@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, cast
 import typer
 from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from srzoo.cli.app import Command, app, err_console
@@ -166,18 +167,30 @@ def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[Zo
     """Evaluate every entry on every dataset, one scale at a time, models resident, images read once."""
     from srzoo.evaluate import Job, evaluate
 
+    from srzoo.datasets import list_images
+
     results: list[SetResult] = []
     for scale in sorted({e.scale for e in entries}):
         group = [e for e in entries if e.scale == scale]
         jobs = [Job(e.name, upscaler(e), e.paper, e.paper_verified) for e in group]
         for dataset in datasets:
-            for result in evaluate(jobs, dataset, scale, save_dir, lr_recipe):
+            with _progress() as progress:
+                task = progress.add_task(f"x{scale} {dataset.name}", total=len(list_images(dataset.hr_dir)))
+                scored = evaluate(jobs, dataset, scale, save_dir, lr_recipe,
+                                  on_images=lambda n: progress.advance(task, n))
+            for result in scored:
                 err_console.print(f"{result.model} x{scale} {result.dataset}: {result.psnr:.3f} dB / "
                                   f"{result.ssim:.4f} ({result.images} images, {result.lr} LR, "
                                   f"{result.seconds:.1f} s)")
                 results.append(result)
     order = {(e.name, e.scale): i for i, e in enumerate(entries)}
     return sorted(results, key=lambda r: order[(r.model, r.scale)])
+
+
+def _progress() -> Progress:
+    """Images of the current set, on stderr, only on a terminal."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True, disable=not err_console.is_terminal)
 
 
 def _upscaler(entry: ZooEntry, weights: Path | None, device: torch.device, tile: int | None,
