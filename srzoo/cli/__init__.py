@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from srzoo.cli.signals import catch_signals, stop_reason
+from srzoo.cli.signals import catch_signals, leave, stop_reason
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         reason, code = stop_reason()
         sys.stderr.write(f"error: {reason}\n")
-        sys.exit(code)
+        leave(code)
     run(argv)
 
 

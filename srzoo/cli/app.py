@@ -12,7 +12,7 @@ from typer._click.exceptions import NoArgsIsHelpError
 from typer.core import TyperCommand
 
 from srzoo import __version__
-from srzoo.cli.signals import INTERRUPTED, stop_reason, stopped
+from srzoo.cli.signals import INTERRUPTED, leave, stop_reason, stopped
 from srzoo.errors import SrzooError
 
 class Command(TyperCommand):
@@ -115,5 +115,6 @@ def run(argv: list[str] | None = None) -> None:
             raise
         code = fail(f"internal error: {type(exc).__name__}: {exc} (set SRZOO_DEBUG=1 for a traceback)", 1)
     if code == INTERRUPTED or stopped():  # typer returns a Ctrl-C inside a command as a silent 130
-        code = fail(*stop_reason())
+        fail(*stop_reason())
+        leave(stop_reason()[1])
     sys.exit(code)

@@ -5,7 +5,9 @@ Standard library only, so that `srzoo.cli.main` can install it before anything e
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from types import FrameType
 
 INTERRUPTED, TERMINATED = 130, 143
@@ -33,3 +35,12 @@ def stopped() -> bool:
 def stop_reason() -> tuple[str, int]:
     """The one-line reason and exit code of a stopped run: 'terminated' 143 or 'interrupted' 130."""
     return ("terminated", TERMINATED) if signal.SIGTERM in _received else ("interrupted", INTERRUPTED)
+
+
+def leave(code: int) -> None:
+    """Exit at once after a signal: every `finally` and context manager has run by now (no
+    temporary file is left), and skipping the interpreter's own shutdown keeps an import that the
+    signal cut short from turning the exit into an 'unhandled KeyboardInterrupt'."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
