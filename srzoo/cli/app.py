@@ -115,6 +115,7 @@ def run(argv: list[str] | None = None) -> None:
             raise
         code = fail(f"internal error: {type(exc).__name__}: {exc} (set SRZOO_DEBUG=1 for a traceback)", 1)
     if code == INTERRUPTED or stopped():  # typer returns a Ctrl-C inside a command as a silent 130
-        fail(*stop_reason())
-        leave(stop_reason()[1])
+        code = fail(*stop_reason())
+        if stopped():  # a real signal (not a KeyboardInterrupt raised in-process, as by a test)
+            leave(code)
     sys.exit(code)
