@@ -22,11 +22,13 @@ from srzoo.models import build_model
 from srzoo.zoo.resolve import load_pretrained
 from srzoo.train.checkpoint import load_checkpoint
 from srzoo.train.config import TrainConfig
-from srzoo.train.data import IterationBatches, PatchDataset, bicubic_patch, extract_subimages, find_images
+from srzoo.train.data import (HeldBatches, IterationBatches, PatchDataset, bicubic_patch, extract_subimages,
+                              find_images, make_loader)
 from srzoo.train.export import inference_model, trained_state
 from srzoo.train.loop import _stop_signals
 from srzoo.train.optim import make_ema
 from srzoo.train.recipes import recipe_for
+from srzoo.train.teacher import load_teacher, teacher_targets
 from srzoo.train.warmstart import load_fitting
 from srzoo.zoo.weightfile import load_weights, save_weights
 
@@ -181,18 +183,26 @@ def test_resume_equals_an_uninterrupted_run(work: Path, capsys):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_init_across_scales_loads_the_body(work: Path, capsys):
+def test_init_across_scales_loads_the_body_and_resamples_the_upsampler(work: Path, capsys):
     torch.manual_seed(1)
-    x4 = build_model("lkdn", 4)
+    x4 = build_model("lkdn", 4).eval()
     save_weights(work / "x4.safetensors", x4.state_dict(), {"family": "lkdn", "scale": "4"})
-    x2 = build_model("lkdn", 2)
-    report = load_fitting(x2, x4.state_dict(), "x4")
-    assert [f.split()[0] for f in report.fresh] == ["upsampler.0.weight", "upsampler.0.bias"]
+    x2, x3 = build_model("lkdn", 2).eval(), build_model("lkdn", 3).eval()
+    report = load_fitting(x2, x4.state_dict(), "x4", 2)
+    assert report.resampled == ["upsampler.0.bias", "upsampler.0.weight"] and not report.fresh
     assert not report.unused and torch.equal(x2.c2.pw.weight, x4.c2.pw.weight)
+    image = torch.rand(1, 3, 12, 16)
+    with torch.no_grad():  # x4 -> x2: the x4 network followed by a 2x2 average, to rounding
+        torch.testing.assert_close(x2(image), F.avg_pool2d(x4(image), 2), atol=1e-5, rtol=0)
+        load_fitting(x3, x4.state_dict(), "x4", 3)
+        middle = x3(image)[..., 1::3, 1::3]  # x3's centre sub-pixel sits between x4's 2nd and 3rd
+        torch.testing.assert_close(middle, F.avg_pool2d(x4(image)[..., 1:-1, 1:-1], 2, 4), atol=1e-5, rtol=0)
+    assert load_fitting(build_model("lkdn", 2), build_model("alkdn", 4).state_dict(), "alkdn", 2).fresh
     code, _, err = srzoo(capsys, "train", "lkdn", "--scale", "2", "--data", "train", "--iters", "2",
                          "--init", "x4.safetensors", *FAST)
     assert code == 0, err
-    assert "loaded 248 of 250 tensors; starting fresh: upsampler.0.weight (12, 56, 3, 3) (source (48, 56, 3, 3))" in err
+    assert ("loaded 248 of 250 tensors; resampled to this scale's sub-pixel positions: upsampler.0.bias, "
+            "upsampler.0.weight") in err
 
 
 def test_export_then_load_then_upscale(work: Path, capsys):
@@ -225,3 +235,74 @@ def test_usage_errors(work: Path, capsys):
     assert code == 2 and "--resume runs/lkdn_x2" in err
     code, _, err = srzoo(capsys, "train", "aidn", "--resume", "runs/lkdn_x2")
     assert code == 2 and "trains lkdn" in err
+
+
+def test_cached_images_give_the_same_patches(tmp_path: Path):
+    smooth_images(tmp_path, 3)
+    files = find_images([tmp_path])
+    for scale in (2, 3):
+        cut, cached = PatchDataset(files, scale, 9, "dihedral"), PatchDataset(files, scale, 9, "dihedral", cache=True)
+        for key in ((0, 1), (1, 77), (2, 2**40)):
+            assert all(torch.equal(a, b) for a, b in zip(cut[key], cached[key]))
+
+
+def test_held_batches_are_the_dataloaders_batches(tmp_path: Path):
+    smooth_images(tmp_path, 3, size=50)
+    data = PatchDataset(find_images([tmp_path]), 3, 8, "dihedral", cache=True)
+    data.targets = {path: data._load(i)[0][::-1].copy() for i, path in enumerate(data.files)}
+    batches = IterationBatches(len(data), 4, 0, 6, seed=3)
+    held, loaded = list(HeldBatches(data, batches, torch.device("cpu"))), list(make_loader(data, batches, 0))
+    assert len(held) == len(loaded) == 6
+    assert [b.shape for b in held[0]] == [(4, 3, 8, 8), (4, 3, 24, 24), (4, 3, 24, 24)]
+    assert all(torch.equal(a, b) for h, d in zip(held, loaded) for a, b in zip(h, d))
+
+
+def test_teacher_targets_are_crops_of_its_whole_image_output(tmp_path: Path):
+    smooth_images(tmp_path, 2, size=40)
+    data = PatchDataset(find_images([tmp_path]), 2, 16, "none", cache=True)
+    teacher = build_model("lkdn", 2).eval()
+    data.targets = teacher_targets(teacher, data, torch.device("cpu"), {})
+    lr, hr, target = data[(1, 5)]
+    rng = np.random.default_rng(5)  # the crop PatchDataset draws for sample seed 5
+    top, left = (2 * int(rng.integers(0, 20 - 16 + 1)) for _ in range(2))
+    with torch.no_grad():
+        whole = teacher(torch.from_numpy(data.lr_image(1)).permute(2, 0, 1)[None].float() / 255).clamp(0, 1)[0]
+    assert target.dtype == torch.uint8 and target.shape == hr.shape == (3, 32, 32)
+    assert torch.equal(hr, torch.from_numpy(data._load(1)[0][top:top + 32, left:left + 32].copy()).permute(2, 0, 1))
+    assert torch.equal(target, whole[:, top:top + 32, left:left + 32].mul(255).round().to(torch.uint8))
+    with pytest.raises(UsageError, match="must upscale x2"):
+        load_teacher("lkdn:x3", 2)
+
+
+def test_finetune_trains_the_new_upsampler_then_everything(work: Path, capsys):
+    torch.manual_seed(1)
+    x4 = build_model("lkdn-s", 4)
+    save_weights(work / "x4.safetensors", x4.state_dict(), {"family": "lkdn-s", "scale": "4"})
+    common = ("lkdn-s", "--scale", "2", "--finetune", "--init", "x4.safetensors", "--data", "train",
+              "--iters", "3,3", "--checkpoint-every", "3", "--keep-checkpoints", "0", *FAST)
+    code, out, err = srzoo(capsys, "train", *common)
+    assert code == 0, err
+    assert "resampled to this scale's sub-pixel positions: upsampler.0.bias, upsampler.0.weight" in err
+    assert "teacher lkdn x2: its output on 8 training images" in err
+    assert "--finetune --data train --iters 3,3 --batch-size 2 --patch-size 16" in out
+    assert "--init x4.safetensors" in out
+    after_head = load_checkpoint(work / "runs" / "lkdn-s_x2" / "checkpoints" / "iter_00000003.pt")["model"]
+    after_all = load_checkpoint(work / "runs" / "lkdn-s_x2")["model"]
+    init = x4.state_dict()
+    for name, tensor in after_head.items():
+        if name.startswith("upsampler."):
+            assert not torch.equal(tensor, after_all[name])
+        else:  # stage 1 leaves the body as loaded; stage 2 trains it
+            assert torch.equal(tensor, init[name]), name
+    assert not torch.equal(after_all["c2.pw.weight"], init["c2.pw.weight"])
+    assert srzoo(capsys, "train", "lkdn-s", "--scale", "4", "--finetune", "--data", "train", *FAST)[0] == 2
+
+
+def test_teacher_weight_zero_is_training_without_a_teacher(work: Path, capsys):
+    common = ("lkdn", "--scale", "2", "--data", "train", "--iters", "4", "--log-every", "1", *FAST)
+    assert srzoo(capsys, "train", *common, "--run-dir", "plain")[0] == 0
+    assert srzoo(capsys, "train", *common, "--run-dir", "zero", "--teacher", "lkdn:x2", "--teacher-weight", "0")[0] == 0
+    assert srzoo(capsys, "train", *common, "--run-dir", "half", "--teacher", "lkdn")[0] == 0
+    assert losses(work / "plain") == losses(work / "zero") != losses(work / "half")
+    plain, zero = load_checkpoint(work / "plain")["model"], load_checkpoint(work / "zero")["model"]
+    assert all(torch.equal(plain[k], zero[k]) for k in plain)

@@ -12,7 +12,7 @@ from srzoo.cli.app import Command, app, err_console
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import get_family
 from srzoo.paths import data_root
-from srzoo.train.config import Runtime, TrainConfig
+from srzoo.train.config import Runtime, TrainConfig, default_init
 from srzoo.train.recipes import recipe_for
 
 _PER_STAGE = " One value, or one per stage separated by commas."
@@ -60,12 +60,20 @@ def train_command(
     gamma: float | None = typer.Option(None, "--gamma", min=0.0, help="Step schedule: factor per step."),
     ema: float | None = typer.Option(None, "--ema", help="EMA decay, 0 for no EMA."),
     grad_clip: float | None = typer.Option(None, "--grad-clip", min=0.0, help="Max gradient norm, 0 for none."),
+    teacher: str | None = typer.Option(None, "--teacher", metavar="ENTRY",
+                                       help="Distil from a zoo entry at the training scale (lkdn:x2): half "
+                                            "the loss (--teacher-weight) is to its output; 'none' for none."),
+    teacher_weight: float | None = typer.Option(None, "--teacher-weight", min=0.0, max=1.0,
+                                                help="Share of the loss that goes to the teacher's output."),
     augment: str | None = typer.Option(None, "--augment", help="none, flips, or dihedral (flips and "
                                                                "90/180/270 rotations)."),
     seed: int | None = typer.Option(None, "--seed", show_default="0",
                                     help="Seed of the initial weights and of the data."),
     init: str | None = typer.Option(None, "--init", help="Start from weights: a file or a zoo entry (lkdn:x4); "
                                                          "every tensor whose name and shape fit is loaded."),
+    finetune: bool = typer.Option(False, "--finetune", help="srzoo's fine-tuning recipe instead of the paper's: "
+                                                            "from the family's x4 weights, the new upsampler "
+                                                            "first, then everything, distilled from LKDN."),
     run_dir: Path | None = typer.Option(None, "--run-dir", show_default="runs/<model>_x<scale>",
                                         help="Run folder: checkpoints/ and log.csv."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue from a checkpoint, or a run folder's "
@@ -74,14 +82,17 @@ def train_command(
                                                                             "iteration (e.g. a job's time limit)."),
     out: Path | None = typer.Option(None, "--output", "-o", show_default="<weights dir>/<run>_<N>it"
                                                               ".safetensors", help="Exported weights file."),
-    workers: int | None = typer.Option(None, "--workers", min=0, show_default=False,
-                                       help="DataLoader worker processes (default: one per CPU core, at most 4)."),
-    cache_images: bool = typer.Option(False, "--cache-images", help="Keep decoded training images in memory."),
+    workers: int = typer.Option(0, "--workers", min=0,
+                                help="0: hold every image on the training device and cut the batches there; "
+                                     "N: a DataLoader with N processes (data too large to hold)."),
+    cache_images: bool = typer.Option(False, "--cache-images", help="With --workers: keep decoded images in "
+                                                                   "each worker."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, "
-                                                              "bf16 or fp16."),
-    channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last",
-                                              show_default="on CUDA", help="channels_last memory format."),
+    precision: str = typer.Option("auto", "--precision", help="Autocast: auto (bf16 on CUDA where supported, "
+                                                              "else fp16; fp32 on the CPU), fp32, bf16 or "
+                                                              "fp16."),
+    channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last",
+                                       help="channels_last memory format."),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the network."),
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic algorithms only."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
@@ -101,7 +112,10 @@ def train_command(
     recipe_changes = _recipe_changes(iters=iters, batch_size=batch_size, patch_size=patch_size, lr=lr, loss=loss,
                                      form=form, optimizer=optimizer, betas=betas, weight_decay=weight_decay,
                                      schedule=schedule, min_lr=min_lr, step_iters=step_iters, gamma=gamma,
-                                     ema=ema, grad_clip=grad_clip, augment=augment)
+                                     ema=ema, grad_clip=grad_clip, augment=augment, teacher=teacher,
+                                     teacher_weight=teacher_weight)
+    if recipe_changes.get("teacher", "").lower() == "none":
+        recipe_changes["teacher"] = ""
     settings = _given(data=tuple(map(str, data)) if data else None, lr_dir=_text(lr_dir),
                       subimages=_text(subimages), val_every=val_every, checkpoint_every=checkpoint_every,
                       log_every=log_every, keep_checkpoints=keep_checkpoints, seed=seed, init=init,
@@ -112,7 +126,7 @@ def train_command(
     if state is not None:
         config = _resumed(TrainConfig.from_dict(state["config"]), model, scale, recipe_changes, settings)
     else:
-        config = _new(model, scale, recipe_changes, settings)
+        config = _new(model, scale, recipe_changes, settings, finetune)
     runtime = Runtime(device=device, precision=precision, channels_last=channels_last, compile=compile_model,
                       deterministic=deterministic, workers=workers, cache_images=cache_images,
                       stop_after=stop_after)
@@ -142,21 +156,26 @@ def _export(checkpoint: Path, out: Path | None, use_ema: bool = True) -> None:
     typer.echo(f"# zoo.toml entry for {result.path.name}\n{result.entry}", nl=False)
 
 
-def _new(model: str | None, scale: int | None, recipe_changes: dict[str, Any], settings: dict[str, Any]
-         ) -> TrainConfig:
+def _new(model: str | None, scale: int | None, recipe_changes: dict[str, Any], settings: dict[str, Any],
+         finetune: bool) -> TrainConfig:
     from srzoo.train.checkpoint import checkpoints
 
     if model is None or scale is None or "data" not in settings:
         raise UsageError("give MODEL, --scale and --data (or --resume CHECKPOINT)")
     family = get_family(model)
-    recipe = recipe_for(family.name, scale).override(**recipe_changes)
+    recipe = recipe_for(family.name, scale, finetune).override(**recipe_changes)
+    if finetune and "init" not in settings:
+        if scale == 4:
+            raise UsageError("--finetune starts from the family's x4 weights, so it makes x2 or x3; "
+                             "at x4 give --init")
+        settings["init"] = default_init(family.name, finetune)
     settings.setdefault("run_dir", str(Path("runs") / f"{family.name}_x{scale}"))
     if checkpoints(Path(settings["run_dir"])):
         raise UsageError(f"{settings['run_dir']} already holds checkpoints: continue with --resume "
                          f"{settings['run_dir']}, or choose another --run-dir")
     if "val" not in settings:
         settings["val"] = _default_val()
-    return TrainConfig(family=family.name, scale=scale, recipe=recipe, **settings)
+    return TrainConfig(family=family.name, scale=scale, recipe=recipe, finetune=finetune, **settings)
 
 
 def _resumed(config: TrainConfig, model: str | None, scale: int | None, recipe_changes: dict[str, Any],

@@ -8,9 +8,9 @@ what an uninterrupted one would have.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,17 +59,43 @@ def bicubic_patch(hr: np.ndarray, scale: int, top: int, left: int, size: int) ->
     return lr[top - t0:top - t0 + size, left - l0:left - l0 + size]
 
 
-def augment(rng: np.random.Generator, mode: Augment, *images: np.ndarray) -> list[np.ndarray]:
-    """The same random flips (and, for "dihedral", transposition: the 90/270 rotations) of every image."""
+@dataclass(frozen=True)
+class Window:
+    """Where one sample's patch sits in its image (LR pixels) and how it is flipped."""
+
+    index: int
+    top: int
+    left: int
+    hflip: bool = False
+    vflip: bool = False
+    transpose: bool = False  # the 90/270-degree rotations, with the flips
+
+
+def draw_window(key: Key, lr_size: tuple[int, int], patch: int, mode: Augment) -> Window:
+    """The window of sample `key` = (image index, seed) in an image of `lr_size` (height, width):
+    a pure function of the key, so every way of cutting batches cuts the same ones."""
+    index, seed = key
+    rng = np.random.default_rng(seed)
+    top = int(rng.integers(0, lr_size[0] - patch + 1))
+    left = int(rng.integers(0, lr_size[1] - patch + 1))
     if mode == "none":
-        return list(images)
-    hflip, vflip, transpose = rng.random(3) < 0.5
-    out = []
-    for image in images:
-        image = image[:, ::-1] if hflip else image
-        image = image[::-1] if vflip else image
-        out.append(image.transpose(1, 0, 2) if transpose and mode == "dihedral" else image)
-    return out
+        return Window(index, top, left)
+    hflip, vflip, transpose = (bool(flag) for flag in rng.random(3) < 0.5)
+    return Window(index, top, left, hflip, vflip, transpose and mode == "dihedral")
+
+
+def orient(image: np.ndarray, window: Window) -> np.ndarray:
+    """An HWC patch flipped and transposed as `window` says."""
+    image = image[:, ::-1] if window.hflip else image
+    image = image[::-1] if window.vflip else image
+    return image.transpose(1, 0, 2) if window.transpose else image
+
+
+def _orient_chw(image: torch.Tensor, window: Window) -> torch.Tensor:
+    """`orient` for a CHW tensor."""
+    image = image.flip(-1) if window.hflip else image
+    image = image.flip(-2) if window.vflip else image
+    return image.transpose(-1, -2) if window.transpose else image
 
 
 def _chw(image: np.ndarray) -> torch.Tensor:
@@ -81,11 +107,15 @@ class PatchDataset(Dataset):
 
     LR is made from the HR image with `srzoo.imresize.make_lr` (as `srzoo eval` does), or read
     from `lr_dir` (`<stem>x<s>.*` or `<stem>.*`, flat or under `X<s>/`). Images too small for the
-    patch are left out. With `cache`, decoded images stay in memory (per worker).
+    patch are left out. With `cache`, the decoded HR image and its whole LR image stay in memory
+    (per worker), so a patch is two crops; without, the LR of each patch is made from a window
+    around it. Both give the same bytes. `targets` (HR-sized uint8 HWC images per file, e.g. a
+    teacher's output) adds a third, aligned patch to every item.
     """
 
     def __init__(self, files: Sequence[Path], scale: int, patch_size: int, mode: Augment,
-                 lr_dir: Path | None = None, cache: bool = False) -> None:
+                 lr_dir: Path | None = None, cache: bool = False,
+                 targets: Mapping[Path, np.ndarray] | None = None) -> None:
         hr_size = patch_size * scale
         self.files = [f for f in files if min(_size(f)) >= hr_size]
         if not self.files:
@@ -95,6 +125,7 @@ class PatchDataset(Dataset):
         self.scale, self.patch_size, self.mode = scale, patch_size, mode
         self.lr_files = _lr_index(lr_dir, scale) if lr_dir is not None else None
         self.cache: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
+        self.targets = targets
 
     def __len__(self) -> int:
         return len(self.files)
@@ -112,21 +143,57 @@ class PatchDataset(Dataset):
             if (lr.shape[0] * self.scale, lr.shape[1] * self.scale) != hr.shape[:2]:
                 raise SrzooError(f"{self.lr_files[path.stem]} is not the x{self.scale} LR of {path}")
         if self.cache is not None:
+            lr = make_lr(hr, self.scale) if lr is None else lr
             self.cache[index] = (hr, lr)
         return hr, lr
 
-    def __getitem__(self, key: Key) -> tuple[torch.Tensor, torch.Tensor]:
-        index, seed = key
-        rng = np.random.default_rng(seed)
+    def lr_image(self, index: int) -> np.ndarray:
+        """The whole LR image of file `index` (uint8 HWC)."""
         hr, lr = self._load(index)
+        return make_lr(hr, self.scale) if lr is None else lr
+
+    def __getitem__(self, key: Key) -> tuple[torch.Tensor, ...]:
+        hr, lr = self._load(key[0])
         p, s = self.patch_size, self.scale
-        top = int(rng.integers(0, hr.shape[0] // s - p + 1))
-        left = int(rng.integers(0, hr.shape[1] // s - p + 1))
+        window = draw_window(key, (hr.shape[0] // s, hr.shape[1] // s), p, self.mode)
+        top, left = window.top, window.left
         lr_patch = (bicubic_patch(hr, s, top, left, p) if lr is None
                     else lr[top:top + p, left:left + p])
-        hr_patch = hr[top * s:(top + p) * s, left * s:(left + p) * s]
-        lr_patch, hr_patch = augment(rng, self.mode, lr_patch, hr_patch)
-        return _chw(lr_patch), _chw(hr_patch)
+        hr_window = (slice(top * s, (top + p) * s), slice(left * s, (left + p) * s))
+        patches = [lr_patch, hr[hr_window]]
+        if self.targets is not None:
+            patches.append(self.targets[self.files[key[0]]][hr_window])
+        return tuple(_chw(orient(patch, window)) for patch in patches)
+
+
+class HeldBatches:
+    """The batches of `batches` cut in the training process from images held on `device`: the LR,
+    HR (and target) images of every file, uint8, copied there once. The same bytes as a DataLoader
+    over `dataset`, without worker processes or a host-to-device copy per step."""
+
+    def __init__(self, dataset: PatchDataset, batches: IterationBatches, device: torch.device) -> None:
+        self.batches, self.patch, self.scale, self.mode = batches, dataset.patch_size, dataset.scale, dataset.mode
+        self.images: list[list[torch.Tensor]] = []
+        for index, path in enumerate(dataset.files):
+            images = [dataset.lr_image(index), dataset._load(index)[0]]
+            if dataset.targets is not None:
+                images.append(dataset.targets[path])
+            self.images.append([_chw(image).to(device) for image in images])
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        p, s = self.patch, self.scale
+        for keys in self.batches:
+            samples = []
+            for key in keys:
+                lr, *hr_sized = self.images[key[0]]
+                window = draw_window(key, tuple(lr.shape[-2:]), p, self.mode)
+                t, l = window.top, window.left
+                crops = [lr[:, t:t + p, l:l + p], *(x[:, t * s:(t + p) * s, l * s:(l + p) * s] for x in hr_sized)]
+                samples.append([_orient_chw(crop, window) for crop in crops])
+            yield tuple(torch.stack(column) for column in zip(*samples))
 
 
 def _size(path: Path) -> tuple[int, int]:
@@ -170,12 +237,9 @@ class IterationBatches(Sampler[list[Key]]):
             yield [(int(i), int(s)) for i, s in zip(indices, seeds)]
 
 
-def make_loader(dataset: PatchDataset, batches: IterationBatches, workers: int | None,
+def make_loader(dataset: PatchDataset, batches: IterationBatches, workers: int,
                 pin_memory: bool = False) -> DataLoader:
-    """A DataLoader yielding (LR, HR) uint8 batches in the sampler's order (`workers` None: one
-    process per available CPU core, at most 4)."""
-    if workers is None:
-        workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    """A DataLoader yielding (LR, HR) uint8 batches in the sampler's order, made by `workers` processes."""
     return DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=pin_memory)
 
 

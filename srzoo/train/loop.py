@@ -8,8 +8,9 @@ checkpoint holds everything else that changes (weights, EMA, optimizer, scaler, 
 from __future__ import annotations
 
 import signal
+import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +26,15 @@ from srzoo.models import build_model
 from srzoo.paths import data_root
 from srzoo.train.checkpoint import checkpoint_path, prune, rng_state, save_checkpoint, set_rng_state
 from srzoo.train.config import Runtime, TrainConfig
-from srzoo.train.data import IterationBatches, PatchDataset, extract_subimages, find_images, make_loader
+from srzoo.train.data import (HeldBatches, IterationBatches, PatchDataset, extract_subimages, find_images,
+                              make_loader)
 from srzoo.train.distributed import Ranks, all_mean, any_rank, barrier, setup, teardown
 from srzoo.train.optim import loss_function, make_ema, make_optimizer
 from srzoo.train.recipes import Stage
 from srzoo.train.report import CsvLog, ProgressLine
 from srzoo.train.validate import val_dataset, validate
-from srzoo.train.warmstart import load_fitting, read_init
+from srzoo.train.teacher import load_teacher, teacher_targets
+from srzoo.train.warmstart import load_fitting, new_parameters, read_init
 
 _AMP = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -43,6 +46,7 @@ class Outcome:
     iteration: int
     checkpoint: Path | None
     finished: bool
+    rate: float | None = None  # iterations per second of this invocation, after its first few
 
 
 def train(config: TrainConfig, runtime: Runtime, resume: dict[str, Any] | None = None,
@@ -66,11 +70,14 @@ class Trainer:
         self.device = ranks.device
         self.run_dir = Path(config.run_dir)
         self.amp = _amp_dtype(runtime.precision, self.device)
-        self.channels_last = runtime.channels_last if runtime.channels_last is not None else self.device.type == "cuda"
+        self.timer = _RateTimer()
         if runtime.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
-        self.model, self.ema, self.net = self._networks()
+        self.model, self.ema, self.new_params = self._networks()
+        self.net: nn.Module = self.model
+        self.teacher = load_teacher(self.recipe.teacher, config.scale) if self.recipe.teacher else None
+        self.targets: dict[Path, Any] = {}
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         if resume is not None:
             self.scaler.load_state_dict(resume["scaler"])
@@ -89,31 +96,41 @@ class Trainer:
         self.val_set = val_dataset(config.val, config.scale, data_root()) if config.val and ranks.main else None
         self.log = CsvLog(self.run_dir / "log.csv", self.iteration if resume else None) if ranks.main else None
 
-    def _networks(self) -> tuple[nn.Module, AveragedModel | None, nn.Module]:
-        """The model (seeded init, then `--init` or the checkpoint's weights), its EMA, and what the
-        steps call: the model, wrapped in DDP under torchrun and compiled when asked."""
-        config, resume, ranks = self.config, self.resume, self.ranks
+    def _networks(self) -> tuple[nn.Module, AveragedModel | None, list[str]]:
+        """The model (seeded init, then `--init` or the checkpoint's weights), its EMA, and the
+        names of the parameters that `--init` did not supply (all of them without `--init`)."""
+        config, resume = self.config, self.resume
         torch.manual_seed(config.seed)
         model = build_model(config.family, config.scale, self.recipe.form).to(self.device)
-        if self.channels_last:
+        if self.runtime.channels_last:
             model.to(memory_format=torch.channels_last)
+        new = [name for name, _ in model.named_parameters()]
+        if config.init:
+            state, source = read_init(config.init, config.scale)
+            new = new_parameters(model, state)
+            if resume is None:
+                self.say(str(load_fitting(model, state, source, config.scale)))
         if resume is not None:
             model.load_state_dict(resume["model"])
             set_rng_state(resume["rng"])
-        elif config.init:
-            state, source = read_init(config.init, config.scale)
-            self.say(str(load_fitting(model, state, source)))
         ema = make_ema(model, self.recipe.ema)
         if ema is not None and resume is not None:
             ema.load_state_dict(resume["ema"])
-        net: nn.Module = model
-        if ranks.distributed:
+        return model, ema, new
+
+    def _prepare_stage(self, stage: Stage) -> None:
+        """Freeze what the stage does not train, then wrap what the steps call: the model, in DDP
+        under torchrun (over the trainable parameters) and compiled when asked."""
+        new = set(self.new_params)
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(stage.train == "all" or name in new)
+        net: nn.Module = self.model
+        if self.ranks.distributed:
             # CPU depthwise-conv weight grads differ from DDP's bucket layout only along a size-1 axis
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-            net = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if self.runtime.compile:
-            net = torch.compile(net)
-        return model, ema, net
+            net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
+                                          else None)
+        self.net = torch.compile(net) if self.runtime.compile else net
 
     def say(self, text: str) -> None:
         """Print on rank 0 only."""
@@ -143,47 +160,72 @@ class Trainer:
         if not self.ranks.main:
             self.console.print(f"[rank {self.ranks.rank}/{self.ranks.world_size}] done at iteration "
                                f"{self.iteration}", highlight=False, markup=False)
-        return Outcome(self.iteration, path, finished)
+        return Outcome(self.iteration, path, finished, self.timer.rate())
 
     def _stage(self, index: int, stage: Stage, start: int, end: int, requested: Callable[[], bool],
                progress: ProgressLine | None) -> bool:
         """Train iterations [self.iteration, end) of one stage; True when asked to stop early."""
         self.stage_index = index
+        self._prepare_stage(stage)
         self.optimizer = make_optimizer(self.model, self.recipe, stage)
         if self.resume is not None and self.resume["optimizer_stage"] == index and self.iteration > start:
             self.optimizer.load_state_dict(self.resume["optimizer"])
         dataset = PatchDataset(self.files, self.config.scale, stage.patch_size, self.recipe.augment,
                                Path(self.config.lr_dir) if self.config.lr_dir else None,
-                               cache=self.runtime.cache_images)
+                               cache=self.runtime.cache_images or self.runtime.workers == 0)
         if dataset.skipped:
             self.say(f"stage {index + 1}: {dataset.skipped} image(s) smaller than the HR patch are left out")
+        if self.teacher is not None:
+            dataset.targets = self._teacher_targets(dataset, requested)
+            if requested():
+                return True
         batches = IterationBatches(len(dataset), stage.batch_size, self.iteration, end, self.config.seed,
                                    self.ranks.rank, self.ranks.world_size)
-        loader = make_loader(dataset, batches, self.runtime.workers, pin_memory=self.device.type == "cuda")
+        loader: Iterable[tuple[torch.Tensor, ...]] = (
+            HeldBatches(dataset, batches, self.device) if self.runtime.workers == 0
+            else make_loader(dataset, batches, self.runtime.workers, pin_memory=self.device.type == "cuda"))
         criterion = loss_function(stage.loss)
-        for lr_image, hr_image in loader:
-            self.loss_sum += self._step(lr_image, hr_image, criterion)
+        for batch in loader:
+            self.loss_sum += self._step(*batch, criterion=criterion)
             self.loss_count += 1
             self.iteration += 1
+            self.timer.tick()
             self._bookkeeping(end, progress)
             stop = self.runtime.stop_after is not None and self.iteration >= self.runtime.stop_after
             if any_rank(requested() or stop, self.ranks):
                 return True
         return False
 
-    def _step(self, lr_image: torch.Tensor, hr_image: torch.Tensor,
+    def _teacher_targets(self, dataset: PatchDataset, requested: Callable[[], bool]) -> dict[Path, Any]:
+        """The teacher's output on every training image of `dataset` (computed once per run; cut
+        short when a stop is requested)."""
+        assert self.teacher is not None
+        teacher, name = self.teacher
+        missing = sum(path not in self.targets for path in dataset.files)
+        if missing:
+            began = time.perf_counter()
+            teacher_targets(teacher, dataset, self.device, self.targets, requested)
+            self.say(f"teacher {name}: its output on {missing} training images in "
+                     f"{time.perf_counter() - began:.0f} s (float32, whole images)")
+        return self.targets
+
+    def _step(self, lr_image: torch.Tensor, hr_image: torch.Tensor, target: torch.Tensor | None = None, *,
               criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """One optimisation step; returns the (detached) loss."""
+        """One optimisation step (`target`: the teacher's output); returns the (detached) loss."""
         assert self.optimizer is not None
         lr_image = lr_image.to(self.device, non_blocking=True).float().div_(255)
         hr_image = hr_image.to(self.device, non_blocking=True).float().div_(255)
-        if self.channels_last:
+        if self.runtime.channels_last:
             lr_image = lr_image.contiguous(memory_format=torch.channels_last)
         for group in self.optimizer.param_groups:
             group["lr"] = self.recipe.lr_at(self.iteration)
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
             sr = self.net(lr_image)
         loss = criterion(sr.float(), hr_image)
+        if target is not None:
+            weight = self.recipe.teacher_weight
+            target = target.to(self.device, non_blocking=True).float().div_(255)
+            loss = (1 - weight) * loss + weight * criterion(sr.float(), target)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.recipe.grad_clip > 0:
@@ -254,12 +296,32 @@ def _training_files(config: TrainConfig, ranks: Ranks) -> list[Path]:
 
 
 def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for --precision (None: float32)."""
+    """The autocast dtype for --precision (None: float32). "auto": bf16 on CUDA where supported,
+    else fp16; float32 on the CPU, where bf16 autocast trained slower than float32 even with
+    native bf16 (benchmarks/train_speed.py: 0.69-1.26x on Zen 5)."""
     if precision == "auto":
         if device.type != "cuda":
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return _AMP[precision]
+
+
+class _RateTimer:
+    """Iterations per second, timed from the `skip`-th iteration of this invocation on (the first
+    ones pay for start-up: caches, allocator, oneDNN primitives); validation time included."""
+
+    def __init__(self, skip: int = 3) -> None:
+        self.skip, self.count, self.began = skip, 0, 0.0
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == self.skip:
+            self.began = time.perf_counter()
+
+    def rate(self) -> float | None:
+        if self.count <= self.skip:
+            return None
+        return (self.count - self.skip) / (time.perf_counter() - self.began)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ Loss = Literal["l1", "l2"]
 Optimizer = Literal["adam", "adan"]
 Schedule = Literal["constant", "cosine", "step"]
 Augment = Literal["none", "flips", "dihedral"]
+Trains = Literal["all", "new"]
 
 LOSSES: tuple[Loss, ...] = ("l1", "l2")
 OPTIMIZERS: tuple[Optimizer, ...] = ("adam", "adan")
@@ -36,6 +37,7 @@ class Stage:
     patch_size: int  # LR pixels
     lr: float
     loss: Loss = "l1"
+    train: Trains = "all"  # "new": only the tensors that `--init` did not supply (the rest frozen)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,10 @@ class Recipe:
     `schedule`: "constant"; "cosine" from the stage's lr down to `min_lr` over the stage;
     "step": multiply by `gamma` every `step_iters`. `ema` is the EMA decay (0: no EMA);
     `grad_clip` the max gradient norm (0: none). "dihedral" augmentation = flips and
-    90/180/270-degree rotations. `source` says where the settings come from.
+    90/180/270-degree rotations. `teacher`: a zoo entry at the training scale (e.g. "lkdn:x2";
+    "" for none) whose output is a second target: the loss is (1 - `teacher_weight`) x loss to
+    the ground truth + `teacher_weight` x loss to the teacher. `source` says where the settings
+    come from.
     """
 
     family: str
@@ -61,6 +66,8 @@ class Recipe:
     ema: float = 0.0
     grad_clip: float = 0.0
     augment: Augment = "dihedral"
+    teacher: str = ""
+    teacher_weight: float = 0.5
     source: str = ""
 
     @property
@@ -113,6 +120,7 @@ class Recipe:
              f"{self.optimizer} needs {3 if self.optimizer == 'adan' else 2} betas"),
             (not 0 <= self.ema < 1, "ema must be in [0, 1)"),
             (self.step_iters < 1, "step_iters must be positive"),
+            (not 0 <= self.teacher_weight <= 1, "teacher_weight must be in [0, 1]"),
         ]
         for index, stage in enumerate(self.stages, 1):
             where = f"stage {index}: " if len(self.stages) > 1 else ""
@@ -123,6 +131,7 @@ class Recipe:
                  f"of {family.min_input_size} LR pixels"),
                 (not stage.lr > 0, f"{where}lr must be positive"),
                 (stage.loss not in LOSSES, f"{where}loss must be one of {LOSSES}"),
+                (stage.train not in ("all", "new"), f"{where}train must be 'all' or 'new'"),
             ]
         message = next((text for bad, text in problems if bad), None)
         if message:
@@ -207,10 +216,25 @@ RECIPES: dict[str, Callable[[int], Recipe]] = {
 }
 
 
-def recipe_for(model: str, scale: int) -> Recipe:
-    """The default recipe of a family (name or alias) at `scale`."""
+def finetune(family: str, scale: int) -> Recipe:
+    """srzoo's recipe for a new scale from the family's x4 weights (`--init FAMILY:x4`), in the
+    inference form those weights have. Stage 1 trains only what the x4 weights do not supply
+    (the upsampler) with the body frozen; stage 2 the whole network. Adam (0.9, 0.99), cosine
+    decay per stage, EMA 0.999, batch 32, LR patch 48, L1; distilled from the official LKDN of
+    the same scale (bundled with srzoo), half the loss to its output."""
+    stages = (Stage(1_000, 32, 48, 2e-3, "l1", "new"), Stage(19_000, 32, 48, 5e-4, "l1", "all"))
+    return Recipe(get_family(family).name, "inference", stages, "adam", (0.9, 0.99), schedule="cosine",
+                  min_lr=1e-6, ema=0.999, teacher=f"lkdn:x{scale}", teacher_weight=0.5,
+                  source="srzoo fine-tuning recipe (x4 weights -> new scale)")
+
+
+def recipe_for(model: str, scale: int, finetune_from_x4: bool = False) -> Recipe:
+    """The default recipe of a family (name or alias) at `scale`: its paper's, or srzoo's
+    fine-tuning recipe from its x4 weights."""
     family = get_family(model)
     check_scale(family, scale)
+    if finetune_from_x4:
+        return finetune(family.name, scale)
     if family.name not in RECIPES:
         raise UsageError(f"no training recipe for {family.title}")
     return RECIPES[family.name](scale)
