@@ -17,7 +17,7 @@ from srzoo.fsutil import sha256_file
 from srzoo.zoo.manifest import MANIFEST_PATH, find_entry, load_manifest, parse_manifest
 from srzoo.models import SCALES, build_model, list_families
 from srzoo.models.layers import count_parameters
-from srzoo.zoo.weightfile import save_weights
+from srzoo.zoo.weightfile import load_weights, save_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = {("alkdn", 2), ("alkdn", 3), ("alkdn", 4), ("lkdn", 2), ("lkdn", 3), ("lkdn", 4),
@@ -236,15 +236,31 @@ def test_import_all_removes_a_file_whose_checksum_does_not_match(
 BUNDLED = Path(__file__).resolve().parents[1] / "srzoo" / "zoo" / "bundled"
 
 
-def test_bundle_is_the_lkdn_entries_with_their_manifest_sha256():
+TRAINED = ["aidn_x2.safetensors", "aidn_x3.safetensors", "lkdn-s_x2.safetensors", "lkdn-s_x3.safetensors"]
+
+
+def test_bundle_is_lkdn_and_the_trained_entries_with_their_manifest_sha256():
     sums = dict(reversed(line.split()) for line in (BUNDLED / "SHA256SUMS").read_text().splitlines())
-    assert sorted(sums) == ["lkdn_x2.safetensors", "lkdn_x3.safetensors", "lkdn_x4.safetensors"]
+    assert sorted(sums) == sorted(["lkdn_x2.safetensors", "lkdn_x3.safetensors", "lkdn_x4.safetensors", *TRAINED])
     for name, digest in sums.items():
         entry = next(e for e in load_manifest() if e.filename == name)
         assert entry.sha256 == digest == sha256_file(BUNDLED / name)
-        assert entry.licence == "MIT"
-    assert "MIT License" in (BUNDLED / "LICENSE-LKDN.txt").read_text()
-    assert sorted(p.name for p in BUNDLED.iterdir()) == sorted([*sums, "SHA256SUMS", "LICENSE-LKDN.txt"])
+        assert entry.licence == "MIT" and entry.status == "available"
+    licences = ["LICENSE-AIDN.txt", "LICENSE-LKDN.txt"]
+    assert all("MIT License" in (BUNDLED / name).read_text() for name in licences)
+    assert sorted(p.name for p in BUNDLED.iterdir()) == sorted([*sums, "SHA256SUMS", *licences])
+
+
+def test_trained_bundle_files_carry_the_command_that_made_them():
+    trained = [e for e in load_manifest() if e.source is not None and e.source.kind == "srzoo-train"]
+    assert sorted(e.filename for e in trained) == TRAINED
+    for entry in trained:
+        _, metadata = load_weights(BUNDLED / entry.filename)
+        assert metadata["command"] == entry.source.command and metadata["data"] == entry.source.data
+        assert entry.source.command.startswith(f"srzoo train {entry.name} --scale {entry.scale} --finetune ")
+        assert (metadata["init"], metadata["scale"], metadata["weights"]) == (f"{entry.name}:x4", str(entry.scale),
+                                                                              "ema")
+        assert set(entry.measured) == {"Set5", "Set14", "B100", "Urban100"} and entry.measured_note
 
 
 def test_bundle_is_byte_identical_to_the_importer(shared_dir: Path, tmp_path: Path):

@@ -210,3 +210,27 @@ def test_upscale_json_names_the_weights_source(tmp_path: Path, zoo_env: tuple[Lo
     assert summary["weights"]["from"] == "bundled" and summary["model"] == "lkdn"
     assert summary["engine"]["precision"] in ("fp32", "bf16") and summary["engine"]["tiling"] == "breadth-first"
     assert Image.open(tmp_path / "out.png").size == (80, 64)
+
+
+def test_the_trained_entries_come_from_the_bundle_with_no_network(tmp_path: Path,
+                                                                 zoo_env: tuple[LoopbackHub, LoopbackOrigin]):
+    """A fresh process with no weights dir, no cache and no network: 13 entries have weights, and
+    the four that srzoo trained upscale from the bundle."""
+    from PIL import Image
+
+    Image.new("RGB", (20, 16), (120, 80, 40)).save(tmp_path / "in.png")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "SRZOO_"))}
+    env.update(SRZOO_WEIGHTS_DIR=str(tmp_path / "weights"), HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1",
+               COLUMNS="100")
+    listed = subprocess.run([sys.executable, "-m", "srzoo", "models"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    rows = [line.split() for line in listed.stdout.splitlines() if re.match(r"\s*[a-z-]+ x[234] ", line)]
+    assert len(rows) == 15 and sum(row[3] == "bundled" for row in rows) == 7
+    assert [row[:2] for row in rows if row[3] == "-"] == []  # every entry has weights somewhere
+    for model, scale in (("lkdn-s", 2), ("lkdn-s", 3), ("aidn", 2), ("aidn", 3)):
+        done = subprocess.run([sys.executable, "-m", "srzoo", "upscale", str(tmp_path / "in.png"), "-m", model,
+                               "-s", str(scale), "-o", str(tmp_path / f"{model}{scale}.png"), "--json"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["weights"]["from"] == "bundled"
+        assert Image.open(tmp_path / f"{model}{scale}.png").size == (20 * scale, 16 * scale)

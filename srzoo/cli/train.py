@@ -19,7 +19,12 @@ _PER_STAGE = " One value, or one per stage separated by commas."
 
 
 @app.command("train", cls=Command,
-             short_help="Train a network with its paper's recipe.")
+             short_help="Train a network with its paper's recipe.", epilog="""Examples:
+
+\b
+  srzoo train lkdn -s 2 --data DIV2K/           # the paper's recipe
+  srzoo train aidn -s 3 --finetune --data DIR/  # from aidn x4, LKDN teacher
+  srzoo train --resume runs/aidn_x3             # continue where it stopped""")
 def train_command(
     model: str | None = typer.Argument(None, help="Family: alkdn, lkdn, lkdn-s, aidn, ddistill (optional with "
                                                   "--resume)."),
@@ -61,10 +66,11 @@ def train_command(
     ema: float | None = typer.Option(None, "--ema", help="EMA decay, 0 for no EMA."),
     grad_clip: float | None = typer.Option(None, "--grad-clip", min=0.0, help="Max gradient norm, 0 for none."),
     teacher: str | None = typer.Option(None, "--teacher", metavar="ENTRY",
-                                       help="Distil from a zoo entry at the training scale (lkdn:x2): half "
+                                       help="Distil from a zoo entry at the training scale (lkdn:x2): part of "
                                             "the loss (--teacher-weight) is to its output; 'none' for none."),
-    teacher_weight: float | None = typer.Option(None, "--teacher-weight", min=0.0, max=1.0,
-                                                help="Share of the loss that goes to the teacher's output."),
+    teacher_weight: float | None = typer.Option(None, "--teacher-weight", min=0.0, max=1.0, metavar="W",
+                                                show_default="0.5", help="Share of the loss that goes to the "
+                                                                         "teacher's output."),
     augment: str | None = typer.Option(None, "--augment", help="none, flips, or dihedral (flips and "
                                                                "90/180/270 rotations)."),
     seed: int | None = typer.Option(None, "--seed", show_default="0",
@@ -82,7 +88,7 @@ def train_command(
                                                                             "iteration (e.g. a job's time limit)."),
     out: Path | None = typer.Option(None, "--output", "-o", show_default="<weights dir>/<run>_<N>it"
                                                               ".safetensors", help="Exported weights file."),
-    workers: int = typer.Option(0, "--workers", min=0,
+    workers: int = typer.Option(0, "--workers", min=0, metavar="N",
                                 help="0: hold every image on the training device and cut the batches there; "
                                      "N: a DataLoader with N processes (data too large to hold)."),
     cache_images: bool = typer.Option(False, "--cache-images", help="With --workers: keep decoded images in "
