@@ -249,7 +249,7 @@ def test_cached_images_give_the_same_patches(tmp_path: Path):
 def test_held_batches_are_the_dataloaders_batches(tmp_path: Path):
     smooth_images(tmp_path, 3, size=50)
     data = PatchDataset(find_images([tmp_path]), 3, 8, "dihedral", cache=True)
-    data.targets = {path: data._load(i)[0][::-1].copy() for i, path in enumerate(data.files)}
+    data.targets = {path: data.hr_image(i)[::-1].copy() for i, path in enumerate(data.files)}
     batches = IterationBatches(len(data), 4, 0, 6, seed=3)
     held, loaded = list(HeldBatches(data, batches, torch.device("cpu"))), list(make_loader(data, batches, 0))
     assert len(held) == len(loaded) == 6
@@ -268,7 +268,7 @@ def test_teacher_targets_are_crops_of_its_whole_image_output(tmp_path: Path):
     with torch.no_grad():
         whole = teacher(torch.from_numpy(data.lr_image(1)).permute(2, 0, 1)[None].float() / 255).clamp(0, 1)[0]
     assert target.dtype == torch.uint8 and target.shape == hr.shape == (3, 32, 32)
-    assert torch.equal(hr, torch.from_numpy(data._load(1)[0][top:top + 32, left:left + 32].copy()).permute(2, 0, 1))
+    assert torch.equal(hr, torch.from_numpy(data.hr_image(1)[top:top + 32, left:left + 32].copy()).permute(2, 0, 1))
     assert torch.equal(target, whole[:, top:top + 32, left:left + 32].mul(255).round().to(torch.uint8))
     with pytest.raises(UsageError, match="must upscale x2"):
         load_teacher("lkdn:x3", 2)

@@ -63,7 +63,6 @@ def bicubic_patch(hr: np.ndarray, scale: int, top: int, left: int, size: int) ->
 class Window:
     """Where one sample's patch sits in its image (LR pixels) and how it is flipped."""
 
-    index: int
     top: int
     left: int
     hflip: bool = False
@@ -74,14 +73,13 @@ class Window:
 def draw_window(key: Key, lr_size: tuple[int, int], patch: int, mode: Augment) -> Window:
     """The window of sample `key` = (image index, seed) in an image of `lr_size` (height, width):
     a pure function of the key, so every way of cutting batches cuts the same ones."""
-    index, seed = key
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(key[1])
     top = int(rng.integers(0, lr_size[0] - patch + 1))
     left = int(rng.integers(0, lr_size[1] - patch + 1))
     if mode == "none":
-        return Window(index, top, left)
+        return Window(top, left)
     hflip, vflip, transpose = (bool(flag) for flag in rng.random(3) < 0.5)
-    return Window(index, top, left, hflip, vflip, transpose and mode == "dihedral")
+    return Window(top, left, hflip, vflip, transpose and mode == "dihedral")
 
 
 def orient(image: np.ndarray, window: Window) -> np.ndarray:
@@ -147,6 +145,10 @@ class PatchDataset(Dataset):
             self.cache[index] = (hr, lr)
         return hr, lr
 
+    def hr_image(self, index: int) -> np.ndarray:
+        """The whole (modcropped) HR image of file `index` (uint8 HWC)."""
+        return self._load(index)[0]
+
     def lr_image(self, index: int) -> np.ndarray:
         """The whole LR image of file `index` (uint8 HWC)."""
         hr, lr = self._load(index)
@@ -175,7 +177,7 @@ class HeldBatches:
         self.batches, self.patch, self.scale, self.mode = batches, dataset.patch_size, dataset.scale, dataset.mode
         self.images: list[list[torch.Tensor]] = []
         for index, path in enumerate(dataset.files):
-            images = [dataset.lr_image(index), dataset._load(index)[0]]
+            images = [dataset.lr_image(index), dataset.hr_image(index)]
             if dataset.targets is not None:
                 images.append(dataset.targets[path])
             self.images.append([_chw(image).to(device) for image in images])
