@@ -24,26 +24,29 @@ RUNS = {2: ("lkdn-s", "aidn"), 3: ("lkdn-s", "aidn")}
 TITLES = {"lkdn-s": "LKDN-S", "aidn": "AIDN"}
 
 
-def curve(path: Path) -> tuple[list[int], list[float]]:
-    """(iterations, validation PSNRs) of a log.csv."""
+def curve(path: Path) -> tuple[list[int], list[float], int]:
+    """(iterations, validation PSNRs, last iteration of stage 1) of a log.csv."""
     with open(path, newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["val_psnr"]]
-    return [int(r["iteration"]) for r in rows], [float(r["val_psnr"]) for r in rows]
+        rows = list(csv.DictReader(handle))
+    scored = [r for r in rows if r["val_psnr"]]
+    first_stage_end = max(int(r["iteration"]) for r in rows if r["stage"] == "1")
+    return [int(r["iteration"]) for r in scored], [float(r["val_psnr"]) for r in scored], first_stage_end
 
 
 def main() -> None:
-    figure, axes = plt.subplots(1, len(RUNS), figsize=(10, 4), dpi=120)
+    figure, axes = plt.subplots(1, len(RUNS), figsize=(10, 4.8), dpi=120)
     for ax, (scale, families) in zip(axes, RUNS.items()):
         for family in families:
-            iterations, psnr = curve(HERE / "training" / f"{family}_x{scale}.csv")
+            iterations, psnr, head_only = curve(HERE / "training" / f"{family}_x{scale}.csv")
             ax.plot(iterations, psnr, marker="o", markersize=3, label=f"{TITLES[family]} x{scale} (srzoo train)")
+        ax.axvspan(0, head_only, color="grey", alpha=0.12, label="stage 1: upsampler only")
         lkdn = find_entry("lkdn", scale)
         assert lkdn is not None and "Set5" in lkdn.measured
         ax.axhline(lkdn.measured["Set5"][0], color="grey", linestyle="--",
                    label=f"LKDN x{scale}, official ({lkdn.measured['Set5'][0]:.2f} dB)")
         ax.set(title=f"x{scale}", xlabel="iteration", ylabel="Set5 Y-PSNR (dB)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     figure.suptitle("Fine-tuning from the x4 weights on a 2-core CPU (EMA weights, Set5, genuine LR)")
     figure.tight_layout()
     figure.savefig(HERE / "training_curves.png")

@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = {("alkdn", 2), ("alkdn", 3), ("alkdn", 4), ("lkdn", 2), ("lkdn", 3), ("lkdn", 4),
             ("lkdn-s", 4), ("aidn", 4), ("ddistill", 4)}
 UNVERIFIED = {("ddistill", 2), ("ddistill", 3)}  # released, known only by git blob id
+SRZOO_TRAINED = {("lkdn-s", 2), ("lkdn-s", 3), ("aidn", 2), ("aidn", 3)}  # released by nobody else
 
 
 @pytest.fixture(autouse=True)
@@ -35,17 +36,19 @@ def test_shipped_manifest_covers_every_family_and_scale():
     assert [(e.name, e.scale) for e in entries] == [
         (f.name, s) for f in sorted(list_families(), key=_family_order) for s in SCALES]
     for entry in entries:
-        assert (entry.status == "available") == ((entry.name, entry.scale) in OFFICIAL), entry.label
-        assert (entry.status == "unverified") == ((entry.name, entry.scale) in UNVERIFIED), entry.label
+        key = (entry.name, entry.scale)
+        assert (entry.status == "available") == (key in OFFICIAL | SRZOO_TRAINED), entry.label
+        assert (entry.status == "unverified") == (key in UNVERIFIED), entry.label
         assert entry.filename == f"{entry.name}_x{entry.scale}.safetensors"
         assert (entry.repo_id, entry.revision) == ("srzoo/zoo", "main")
-        if entry.available:
-            source = entry.source
-            assert source is not None and source.kind == "official"
+        source = entry.source
+        assert source is not None and entry.how is None, entry.label
+        if key in SRZOO_TRAINED:
+            assert source.kind == "srzoo-train" and entry.sha256
+        else:
+            assert source.kind == "official"
             assert bool(entry.sha256) == bool(source.checkpoint_sha256) != bool(source.checkpoint_git_blob)
             assert source.url.startswith(f"https://github.com/{source.repo}/raw/{source.commit}/")
-        else:
-            assert entry.how and entry.sha256 is None and entry.source is None
 
 
 def _family_order(family: Any) -> int:

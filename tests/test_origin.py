@@ -225,8 +225,8 @@ def test_the_trained_entries_come_from_the_bundle_with_no_network(tmp_path: Path
     listed = subprocess.run([sys.executable, "-m", "srzoo", "models"], env=env, capture_output=True, text=True,
                             timeout=120)
     rows = [line.split() for line in listed.stdout.splitlines() if re.match(r"\s*[a-z-]+ x[234] ", line)]
-    assert len(rows) == 15 and sum(row[3] == "bundled" for row in rows) == 7
-    assert [row[:2] for row in rows if row[3] == "-"] == []  # every entry has weights somewhere
+    assert len(rows) == 15 and sum(row[4] == "bundled" for row in rows) == 7
+    assert [row[:2] for row in rows if row[4] == "-"] == []  # every entry has weights somewhere
     for model, scale in (("lkdn-s", 2), ("lkdn-s", 3), ("aidn", 2), ("aidn", 3)):
         done = subprocess.run([sys.executable, "-m", "srzoo", "upscale", str(tmp_path / "in.png"), "-m", model,
                                "-s", str(scale), "-o", str(tmp_path / f"{model}{scale}.png"), "--json"], env=env,
