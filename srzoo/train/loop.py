@@ -74,9 +74,9 @@ class Trainer:
         if runtime.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
+        self.teacher = load_teacher(self.recipe.teacher, config.scale) if self.recipe.teacher else None
         self.model, self.ema, self.new_params = self._networks()
         self.net: nn.Module = self.model
-        self.teacher = load_teacher(self.recipe.teacher, config.scale) if self.recipe.teacher else None
         self.targets: dict[Path, Any] = {}
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         if resume is not None:
