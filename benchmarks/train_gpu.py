@@ -43,9 +43,9 @@ def srzoo(*args: str, env: dict[str, str], log: Path | None = None) -> subproces
 
 
 def tiny_data(shared: Path, folder: Path) -> tuple[Path, Path]:
-    """Dry run: 4 training crops and 2 evaluation crops of T91 (64 px)."""
+    """Dry run: 4 training crops and 2 evaluation crops of T91 (72 px)."""
     sources = sorted((shared / "datasets" / "train" / "T91").rglob("*.webp"))[:6]
-    for name, count in (("train", 4), ("val", 2)):
+    for name in ("train", "val"):
         (folder / name).mkdir(parents=True, exist_ok=True)
     for index, path in enumerate(sources):
         crop = np.asarray(Image.open(path).convert("RGB"))[:72, :72]
