@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srzoo.models.layers import BSConvU, ChannelLayerNorm, ChannelMoments
+from srzoo.models.layers import BSConvU, ChannelLayerNorm, ChannelMoments, GatedAttention
 from srzoo.models.registry import Form, get_family
 
 MIN_INPUT_SIZE = get_family("alkdn").min_input_size  # one value, in the registry
@@ -35,7 +35,7 @@ class ALKConv(nn.Module):
         return self.norm(y)
 
 
-class ESA(nn.Module):
+class ESA(GatedAttention):
     """ALKDN's enhanced spatial attention: BSConv-U units, GELU, stride-2 conv with padding 1."""
 
     def __init__(self, channels: int, feat: int) -> None:
@@ -56,14 +56,6 @@ class ESA(nn.Module):
         c = F.gelu(self.conv3(c))
         c = self.conv3_(c)
         return F.interpolate(c, size=a.shape[-2:], mode="bilinear", align_corners=False)
-
-    def gate(self, x: torch.Tensor, a: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-        """The pixel-wise part, given `a = conv1(x)` and `up = lowres(a)`."""
-        return x * torch.sigmoid(self.conv4(up + self.conv_f(a)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.conv1(x)
-        return self.gate(x, a, self.lowres(a))
 
 
 class CCA(nn.Module):

@@ -34,7 +34,28 @@ class ChannelLayerNorm(nn.LayerNorm):
                             self.eps).permute(0, 3, 1, 2)
 
 
-class RFDNESA(nn.Module):
+class GatedAttention(nn.Module):
+    """The shape every ESA variant shares: `a = conv1(x)`, an image-wide `lowres(a)` branch, and a
+    pixel-wise gate `x * sigmoid(conv4(lowres(a) + conv_f(a)))`. Exact tiling calls `lowres` once
+    on the whole map and `gate` per tile. Subclasses define the convs and `lowres`."""
+
+    conv1: nn.Module
+    conv_f: nn.Module
+    conv4: nn.Module
+
+    def lowres(self, a: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def gate(self, x: torch.Tensor, a: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """The pixel-wise part, given `a = conv1(x)` and `up = lowres(a)`."""
+        return x * torch.sigmoid(self.conv4(up + self.conv_f(a)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.conv1(x)
+        return self.gate(x, a, self.lowres(a))
+
+
+class RFDNESA(GatedAttention):
     """Enhanced spatial attention as in RFDN (used by AIDN and DDistill-SR).
 
     conv1 (1x1) -> conv2 (3x3, stride 2, no padding) -> max-pool 7/3 -> relu(conv_max) ->
@@ -60,14 +81,6 @@ class RFDNESA(nn.Module):
         c3 = F.relu(self.conv3(v))
         c3 = self.conv3_(c3)
         return F.interpolate(c3, size=c1_.shape[-2:], mode="bilinear", align_corners=False)
-
-    def gate(self, x: torch.Tensor, c1_: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-        """The pixel-wise part, given `c1_ = conv1(x)` and `up = lowres(c1_)`."""
-        return x * torch.sigmoid(self.conv4(up + self.conv_f(c1_)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c1_ = self.conv1(x)
-        return self.gate(x, c1_, self.lowres(c1_))
 
 
 def count_parameters(model: nn.Module) -> int:
