@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from precision_table import compare, lr_images  # noqa: E402
 from tiling_table import CHECKPOINTS, load  # noqa: E402
 
-from srzoo.bench import bench_model  # noqa: E402
+from srzoo.evaluation.bench import bench_model  # noqa: E402
 from srzoo.models import get_family  # noqa: E402
 
 

@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiling_table import CHECKPOINTS, load  # noqa: E402
 
-from srzoo.inference import Upscaler  # noqa: E402
+from srzoo.engine.upscaler import Upscaler  # noqa: E402
 from srzoo.models import get_family  # noqa: E402
 
 

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from srzoo.zoo.convert import import_checkpoint
-from srzoo.inference import Upscaler
+from srzoo.engine.upscaler import Upscaler
 from srzoo.models import build_model, get_family
 
 CHECKPOINTS = {

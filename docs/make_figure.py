@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import srzoo
-from srzoo.metrics import evaluate_pair
+from srzoo.evaluation.metrics import evaluate_pair
 
 PANEL = 256  # HR pixels per panel side
 LABEL = 22  # pixels of caption strip

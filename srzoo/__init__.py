@@ -15,7 +15,7 @@ def __getattr__(name: str) -> object:
 
         return upscale
     if name == "upscale_files":
-        from srzoo.batch import upscale_files
+        from srzoo.media.batch import upscale_files
 
         return upscale_files
     raise AttributeError(f"module 'srzoo' has no attribute {name!r}")

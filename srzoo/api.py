@@ -1,4 +1,5 @@
-"""The library entry point: `srzoo.upscale(image, model="lkdn", scale=4, ...)`."""
+"""The library entry point: `srzoo.upscale(image, model="lkdn", scale=4, ...)`, and the engine as
+the plain functions that the batch and video code call."""
 
 from __future__ import annotations
 
@@ -10,22 +11,31 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srzoo.imagefile import Network, Picture, from_pil, quantise, to_pil, upscale_pixels
-from srzoo.inference import TileCallback, Upscaler
-from srzoo.models import check_scale, get_family
-from srzoo.zoo.resolve import load_pretrained
-from srzoo.video import FrameNetwork
+from srzoo.engine.upscaler import TileCallback, Upscaler
+from srzoo.media.images import (
+    Network,
+    Picture,
+    from_pil,
+    quantise,
+    to_pil,
+    upscale_pixels,
+)
+from srzoo.media.video import FrameNetwork
+from srzoo.models import get_family
+from srzoo.zoo.resolve import choose_network, load_pretrained
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 
 
 @lru_cache(maxsize=4)
-def load_upscaler(model: str = "lkdn", scale: int = 4, *, weights: Path | None = None, device: str = "auto",
+def load_upscaler(model: str | None = None, scale: int | None = None, *, weights: Path | None = None,
+                  device: str = "auto",
                   precision: str = "auto", tile: int | str = "auto", tile_overlap: int | None = None,
                   ensemble: bool = False, tiling: str = "auto", backend: str = "auto") -> Upscaler:
-    """The pretrained network wrapped in the tiling engine (cached: repeated calls reuse it)."""
-    family = get_family(model)
-    check_scale(family, scale)
+    """The pretrained network wrapped in the tiling engine (cached: repeated calls reuse it).
+    `model` and `scale` default to what `weights` holds, else to lkdn x4."""
+    name, scale = choose_network(model, scale, weights)
+    family = get_family(name)
     return Upscaler(load_pretrained(family.name, scale, weights), family, scale, device=device,
                     precision=precision, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble,
                     tiling=tiling, backend=backend)
@@ -41,7 +51,7 @@ def frame_network(upscaler: Upscaler) -> FrameNetwork:
     return lambda batch, bits: upscaler.quantised(batch, bits)
 
 
-def upscale(image: ImageLike, model: str = "lkdn", scale: int = 4, *, weights: Path | None = None,
+def upscale(image: ImageLike, model: str | None = None, scale: int | None = None, *, weights: Path | None = None,
             device: str = "auto", precision: str = "auto", tile: int | str = "auto",
             tile_overlap: int | None = None, ensemble: bool = False) -> ImageLike:
     """Upscale a PIL image, a numpy array or a tensor; the result has the input's type.
@@ -51,6 +61,7 @@ def upscale(image: ImageLike, model: str = "lkdn", scale: int = 4, *, weights: P
     - numpy: (H, W) or (H, W, C), C = 1-4; uint8, uint16 or float in [0, 1]; dtype and shape kept.
     - torch: (C, H, W) or (B, C, H, W) float in [0, 1]; device and dtype kept.
     Grey is upscaled as RGB and averaged; alpha is upscaled separately with premultiplied colour.
+    `model` and `scale` default to what `weights` holds, else to lkdn x4.
     """
     engine = network(load_upscaler(model, scale, weights=weights, device=device, precision=precision,
                                    tile=tile, tile_overlap=tile_overlap, ensemble=ensemble))

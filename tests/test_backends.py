@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from srzoo import backends
-from srzoo.inference import Upscaler
+from srzoo.engine import openvino as backends
+from srzoo.engine.upscaler import Upscaler
 from srzoo.models import build_model
 
 
@@ -53,7 +53,7 @@ def test_auto_backend_follows_the_environment_and_the_profile(monkeypatch):
 OPENVINO_CHECK = r"""
 import sys
 import torch
-from srzoo.inference import Upscaler
+from srzoo.engine.upscaler import Upscaler
 from srzoo.models import build_model
 
 torch.manual_seed(0)

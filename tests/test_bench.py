@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from srzoo.bench import time_interleaved
 from srzoo.cli import main
-from srzoo.inference import cpu_has_native_bf16
+from srzoo.engine.device import cpu_has_native_bf16
+from srzoo.evaluation.bench import time_interleaved
 
 AUTO = "auto (bf16)" if cpu_has_native_bf16() else "auto (fp32)"
 

@@ -8,23 +8,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 import torch
 from PIL import Image
 
 from srzoo.cli import main
-from srzoo.zoo.convert import import_checkpoint
-from srzoo.datasets import ImagePair, canonical_name, find_dataset, folder_dataset, load_pairs
 from srzoo.errors import SrzooError, UsageError
-from srzoo.evaluate import ImageScore, SetResult, batches, on_uint8, update_manifest
-from srzoo.imresize import make_lr
-from srzoo.zoo.manifest import load_manifest
-from srzoo.metrics import evaluate_pair
+from srzoo.evaluation.datasets import (
+    ImagePair,
+    canonical_name,
+    find_dataset,
+    folder_dataset,
+    load_pairs,
+)
+from srzoo.evaluation.evaluate import (
+    ImageScore,
+    SetResult,
+    batches,
+    measured_scores,
+    on_uint8,
+)
+from srzoo.evaluation.imresize import make_lr
+from srzoo.evaluation.metrics import evaluate_pair
 from srzoo.models import build_model
+from srzoo.zoo.convert import import_checkpoint
+from srzoo.zoo.manifest import load_manifest, update_measured
 from srzoo.zoo.weightfile import save_weights
 
 CITATION = '{ title = "A paper", venue = "A venue", year = 2023 }'
@@ -199,12 +211,12 @@ def test_update_manifest_edits_only_the_measured_line(zoo: Path):
     before = manifest.read_text(encoding="utf-8")
     first = SetResult("lkdn", 2, "Set5", "files")
     first.per_image = [ImageScore("a", 31.23456, 0.876543)]
-    assert update_manifest([first], manifest) == ["lkdn x2"]
+    assert update_measured(measured_scores([first]), manifest) == ["lkdn x2"]
     after = manifest.read_text(encoding="utf-8")
     assert after == before + "measured = { Set5 = [31.235, 0.8765] }\n"
     second = SetResult("lkdn", 2, "Urban100", "basicsr")
     second.per_image = [ImageScore("a", 25.0, 0.75)]
-    update_manifest([second], manifest)
+    update_measured(measured_scores([second]), manifest)
     assert manifest.read_text(encoding="utf-8") == before + (
         "measured = { Set5 = [31.235, 0.8765], Urban100 = [25.000, 0.7500] }\n")
     assert load_manifest(manifest)[0].measured == {"Set5": (31.235, 0.8765), "Urban100": (25.0, 0.75)}
@@ -215,7 +227,7 @@ def test_update_manifest_refuses_unknown_entries(zoo: Path):
     result.per_image = [ImageScore("a", 30.0, 0.8)]
     before = (zoo / "zoo.toml").read_text(encoding="utf-8")
     with pytest.raises(SrzooError, match="alkdn x4"):
-        update_manifest([result], zoo / "zoo.toml")
+        update_measured(measured_scores([result]), zoo / "zoo.toml")
     assert (zoo / "zoo.toml").read_text(encoding="utf-8") == before
 
 
@@ -321,7 +333,7 @@ def test_update_manifest_from_the_command(zoo: Path, capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize("args, message", [
     (("--all", "-m", "lkdn"), "--all cannot be combined"),
     (("-s", "5"), "no model has an x5 variant"),
-    (("--weights", "w.safetensors"), "exactly one --model and one --scale"),
+    (("--weights", "w.safetensors", "-m", "lkdn", "-m", "alkdn"), "--weights is one network"),
     (("--json", "--markdown"), "cannot be combined"),
     (("--lr", "x"), "--lr needs --hr"),
     (("--dataset", "Set6"), "unknown dataset"),
@@ -383,7 +395,7 @@ def test_save_images_where_nothing_can_be_written(zoo: Path, capsys: pytest.Capt
 
 def test_progress_is_reported_per_batch_of_images(zoo: Path):
     """What the progress bar counts: every image of the set, once, after every job scored it."""
-    from srzoo.evaluate import Job, evaluate
+    from srzoo.evaluation.evaluate import Job, evaluate
 
     def nearest(lrs: list[np.ndarray]) -> list[np.ndarray]:
         return [lr.repeat(2, axis=0).repeat(2, axis=1) for lr in lrs]

@@ -11,7 +11,14 @@ import torch
 from PIL import ExifTags, Image, ImageCms
 
 from srzoo.errors import SrzooError
-from srzoo.imagefile import Picture, check_pixels, from_pil, read_image, upscale_pixels, write_image
+from srzoo.media.images import (
+    Picture,
+    check_pixels,
+    from_pil,
+    read_image,
+    upscale_pixels,
+    write_image,
+)
 
 ORIENTATION = ExifTags.Base.Orientation
 RNG = np.random.default_rng(0)

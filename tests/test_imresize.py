@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from srzoo.imresize import imresize, make_lr
+from srzoo.evaluation.imresize import imresize, make_lr
 
 
 def _keys(x: float) -> float:

@@ -14,8 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srzoo.engine.ensemble import DIHEDRAL
+from srzoo.engine.ensemble import inverse as _inverse
+from srzoo.engine.ensemble import transform as _transform
+from srzoo.engine.upscaler import Upscaler
 from srzoo.errors import SrzooError, UsageError
-from srzoo.inference import DIHEDRAL, Upscaler, _inverse, _transform
 from srzoo.models import build_model, get_family, list_families
 from srzoo.models.layers import ChannelMoments
 
@@ -111,7 +114,7 @@ def test_overlap_tiling_of_global_families_is_close() -> None:
 
 
 def test_auto_precision_is_bf16_on_cpus_with_native_bf16(monkeypatch) -> None:
-    import srzoo.inference as inference
+    import srzoo.engine.device as inference
 
     model = _random_model("aidn", "inference")
     monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
@@ -130,7 +133,7 @@ def test_auto_precision_is_bf16_on_cpus_with_native_bf16(monkeypatch) -> None:
 
 
 def test_native_bf16_detection_runs() -> None:
-    from srzoo.inference import cpu_has_native_bf16
+    from srzoo.engine.device import cpu_has_native_bf16
 
     assert isinstance(cpu_has_native_bf16(), bool)
 
@@ -304,8 +307,8 @@ def test_default_layout_follows_the_profile_per_device() -> None:
 def test_evaluation_runs_an_auto_precision_engine_in_float32(monkeypatch) -> None:
     import numpy as np
 
-    import srzoo.inference as inference
-    from srzoo.evaluate import on_uint8
+    import srzoo.engine.device as inference
+    from srzoo.evaluation.evaluate import on_uint8
 
     monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
     model = _random_model("lkdn-s", "inference")

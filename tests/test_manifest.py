@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 import torch
 
 from srzoo.cli import main
-from srzoo.zoo.convert import import_checkpoint
 from srzoo.errors import SrzooError
 from srzoo.fsutil import sha256_file
-from srzoo.zoo.manifest import MANIFEST_PATH, find_entry, load_manifest, parse_manifest
 from srzoo.models import SCALES, build_model, list_families
 from srzoo.models.layers import count_parameters
+from srzoo.zoo.convert import import_checkpoint
+from srzoo.zoo.manifest import MANIFEST_PATH, find_entry, load_manifest, parse_manifest
 from srzoo.zoo.weightfile import load_weights, save_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

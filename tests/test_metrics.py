@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from srzoo.metrics import crop_border, evaluate_pair, psnr, rgb_to_y, ssim
+from srzoo.evaluation.metrics import crop_border, evaluate_pair, psnr, rgb_to_y, ssim
 
 
 def _noisy_pair(shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

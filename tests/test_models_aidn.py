@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from srzoo.models import build_model, get_family
-from srzoo.models.aidn import AIDN
+from srzoo.models.aidn.network import AIDN
 from srzoo.models.layers import count_parameters
 
 

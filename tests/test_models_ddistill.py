@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from srzoo.models import build_model, get_family
-from srzoo.models.ddistill import DDistillSR, fold_ddistill
+from srzoo.models.ddistill.network import DDistillSR, fold_ddistill
 from srzoo.models.layers import ChannelMoments, count_parameters
 
 
@@ -30,7 +30,7 @@ def _randomise(model: nn.Module) -> None:
 def test_registered_with_aliases() -> None:
     family = get_family("ddistill-sr")
     assert family.name == "ddistill" and get_family("ddistillsr") is family
-    assert family.forms == ("training", "inference") and family.fold is fold_ddistill
+    assert family.forms == ("training", "inference") and family.folder == fold_ddistill.__name__
     assert family.min_input_size == 15 and family.locality == "global"
 
 

@@ -7,7 +7,7 @@ import torch
 
 from srzoo.models import build_model, get_family
 from srzoo.models.layers import count_parameters
-from srzoo.models.lkdn import fold_lkdn
+from srzoo.models.lkdn.network import fold_lkdn
 
 FAMILIES = (get_family("lkdn"), get_family("lkdn-s"))
 
@@ -39,7 +39,7 @@ def test_family_registration() -> None:
     assert get_family("lkdn_s").name == "lkdn-s"
     assert get_family("LKDNets").name == "lkdn-s"
     assert get_family("lkdn").forms == ("inference",)
-    assert get_family("lkdn-s").fold is fold_lkdn
+    assert get_family("lkdn-s").folder == fold_lkdn.__name__
     assert all(f.locality == "local" and f.min_input_size == 1 for f in FAMILIES)
 
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from srzoo.zoo.convert import import_checkpoint
 from srzoo.fsutil import sha256_file
 from srzoo.models import build_model, get_family
 from srzoo.models.layers import count_parameters
+from srzoo.zoo.convert import import_checkpoint
 from srzoo.zoo.weightfile import load_weights, save_weights
 
 # (checkpoint, family, scale, fold-to-inference, parity fixture, trainable parameters in SOURCES.md)
@@ -124,13 +124,17 @@ def test_metadata_names_the_source(shared_dir: Path):
     assert "Large Kernel Distillation Network" in meta["paper"]
 
 
-def test_wrong_checkpoint_names_first_mismatch(shared_dir: Path):
+def test_wrong_checkpoint_says_what_it_holds(shared_dir: Path):
     from srzoo.errors import SrzooError
+    from srzoo.zoo.resolve import load_network
 
+    checkpoint = shared_dir / "weights" / "official" / "lkdn" / "LKDN_x4.pth"
+    with pytest.raises(SrzooError, match="holds LKDN x4, not x2"):
+        import_checkpoint(checkpoint, "lkdn", 2)
+    with pytest.raises(SrzooError, match="holds LKDN x4, not ALKDNet"):
+        import_checkpoint(checkpoint, "alkdn", 4)
     with pytest.raises(SrzooError, match="does not fit LKDN x2.*upsampler.0.weight"):
-        import_checkpoint(shared_dir / "weights" / "official" / "lkdn" / "LKDN_x4.pth", "lkdn", 2)
-    with pytest.raises(SrzooError, match="does not fit ALKDNet"):
-        import_checkpoint(shared_dir / "weights" / "official" / "lkdn" / "LKDN_x4.pth", "alkdn", 4)
+        load_network("lkdn", 2, checkpoint)  # a file forced onto another network names the first mismatch
     assert get_family("lkdn").title == "LKDN"
 
 

@@ -23,9 +23,9 @@ import torch
 from loopback import REPO_ID, LoopbackHub, hub_settings
 
 from srzoo.cli import main
-from srzoo.zoo.convert import first_mismatch
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import build_model
+from srzoo.zoo.convert import first_mismatch
 from srzoo.zoo.resolve import ChecksumError, Located, load_pretrained, resolve_weights
 from srzoo.zoo.weightfile import save_weights
 

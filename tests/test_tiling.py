@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from srzoo.tiling import Canvas, Span, plan_tiles, ramp, split_axis
+from srzoo.engine.tiling import Canvas, Span, plan_tiles, ramp, split_axis
 
 
 @pytest.mark.parametrize("length,tile,overlap,align,min_size", [

@@ -5,31 +5,38 @@ from __future__ import annotations
 
 import os
 import signal
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from srzoo.cli import main
 from srzoo.errors import UsageError
-from srzoo.imresize import make_lr
-from srzoo.zoo.manifest import parse_manifest
+from srzoo.evaluation.imresize import make_lr
 from srzoo.models import build_model
-from srzoo.zoo.resolve import load_pretrained
 from srzoo.train.checkpoint import load_checkpoint
 from srzoo.train.config import TrainConfig
-from srzoo.train.data import (HeldBatches, IterationBatches, PatchDataset, bicubic_patch, extract_subimages,
-                              find_images, make_loader)
+from srzoo.train.data import (
+    HeldBatches,
+    IterationBatches,
+    PatchDataset,
+    bicubic_patch,
+    extract_subimages,
+    find_images,
+    make_loader,
+)
 from srzoo.train.export import inference_model, trained_state
 from srzoo.train.loop import _stop_signals
 from srzoo.train.optim import make_ema
 from srzoo.train.recipes import recipe_for
 from srzoo.train.teacher import load_teacher, teacher_targets
 from srzoo.train.warmstart import load_fitting
+from srzoo.zoo.manifest import parse_manifest
+from srzoo.zoo.resolve import load_pretrained
 from srzoo.zoo.weightfile import load_weights, save_weights
 
 FAST = ("--batch-size", "2", "--patch-size", "16", "--workers", "0", "--threads", "1", "--val", "none")

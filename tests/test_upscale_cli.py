@@ -15,7 +15,7 @@ from PIL import ExifTags, Image, ImageCms
 
 import srzoo
 from srzoo.cli import main
-from srzoo import batch
+from srzoo.media import batch
 from srzoo.models import build_model
 from srzoo.zoo.weightfile import save_weights
 
@@ -212,13 +212,15 @@ def test_library_batch_gives_the_cli_summary(tmp_path: Path, weights: Path, caps
     (tmp_path / "in").mkdir()
     for name in ("a.png", "b.png"):
         picture(tmp_path / "in" / name)
-    summary = srzoo.upscale_files([str(tmp_path / "in")], output=tmp_path / "lib", model="lkdn", scale=2,
-                                  weights=weights)
+    result = srzoo.upscale_files([str(tmp_path / "in")], output=tmp_path / "lib", model="lkdn", scale=2,
+                                 weights=weights)
+    assert result.exit_code == 0 and not capsys.readouterr().err  # the library prints nothing
+    summary = result.to_json()
     assert summary["exit_code"] == 0 and summary["weights"]["from"] == "file"
     assert sorted(Path(o["output"]).name for o in summary["outputs"]) == ["a_lkdn_x2.png", "b_lkdn_x2.png"]
     again = srzoo.upscale_files([str(tmp_path / "in")], output=tmp_path / "lib", model="lkdn", scale=2,
                                 weights=weights)
-    assert [s["reason"] for s in again["skipped"]] == ["output exists", "output exists"]
+    assert [s["reason"] for s in again.skipped] == ["output exists", "output exists"]
     capsys.readouterr()
     assert run(weights, tmp_path / "in", "-o", tmp_path / "cli", "--json") == 0
     cli = json.loads(capsys.readouterr().out)

@@ -13,8 +13,8 @@ import torch
 
 from srzoo.cli import main
 from srzoo.errors import SrzooError
+from srzoo.media.video import VideoSettings, muxer_for, upscale_video
 from srzoo.models import build_model
-from srzoo.video import VideoSettings, muxer_for, upscale_video
 from srzoo.zoo.weightfile import save_weights
 
 FPS, SECONDS, WIDTH, HEIGHT, RATE = 10, 2, 32, 24, 48000

@@ -1,52 +1,30 @@
-"""The typer application objects and the error-handling entry point."""
+"""The application: registers every command function and turns every error into one line.
+
+The command modules (`upscale`, `eval`, `train`, `models`, `bench`, `zoo`) define functions marked
+with `srzoo.cli.common.command`; this module adds them to the typer application in help order.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
-from rich.console import Console
-from typer._click import Context, HelpFormatter
-from typer._click.exceptions import NoArgsIsHelpError
-from typer.core import TyperCommand
 
 from srzoo import __version__
+from srzoo.cli import bench, eval, models, train, upscale, zoo
+from srzoo.cli.common import Command, fail
 from srzoo.cli.signals import INTERRUPTED, leave, stop_reason, stopped
+from srzoo.constants import debug
 from srzoo.errors import SrzooError
 
-class Command(TyperCommand):
-    """Help in the usual style: arguments by their metavar (`INPUT...`), without type tags."""
-
-    def collect_usage_pieces(self, ctx: Context) -> list[str]:
-        pieces = [self.options_metavar] if self.options_metavar else []
-        return pieces + [self._arg_name(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
-
-    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
-        params = self.get_params(ctx)
-        arguments = [(self._arg_name(p), p.help or "") for p in params if p.param_type_name == "argument"]
-        options = [(self._option_name(p), rv[1]) for p in params
-                   if p.param_type_name == "option" and (rv := p.get_help_record(ctx))]
-        for title, rows in (("Arguments", arguments), ("Options", options)):
-            if rows:
-                with formatter.section(title):
-                    formatter.write_dl(rows)
-
-    @staticmethod
-    def _option_name(param: typer.core.TyperOption) -> str:
-        """`-m, --model NAME`: short names first, then the metavar (the option's name by default)."""
-        names = ", ".join(sorted(param.opts, key=len))
-        if param.secondary_opts:
-            return f"{names} / {', '.join(param.secondary_opts)}"
-        if param.is_flag:
-            return names
-        return f"{names} {param.metavar or param.name.upper()}"
-
-    @staticmethod
-    def _arg_name(param: typer.core.TyperArgument) -> str:
-        name = param.metavar or param.name.upper()
-        return name if param.nargs == 1 or name.endswith("...") else f"{name}..."
-
+COMMANDS: tuple[Callable[..., Any], ...] = (
+    upscale.upscale_command, eval.eval_command, train.train_command, train.export_command,
+    models.models_command, models.download_command, bench.bench_command,
+)
+ZOO_COMMANDS: tuple[Callable[..., Any], ...] = (zoo.import_command, zoo.publish_command)
+_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     name="srzoo",
@@ -55,13 +33,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings=_SETTINGS,
 )
 zoo_app = typer.Typer(help="Manage zoo weights: import official checkpoints, publish.",
-                      no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
-app.add_typer(zoo_app, name="zoo")
+                      no_args_is_help=True, context_settings=_SETTINGS)
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _register(target: typer.Typer, functions: tuple[Callable[..., Any], ...]) -> None:
+    for function in functions:
+        spec = function.cli_spec  # type: ignore[attr-defined]
+        target.command(spec.name, cls=Command, **spec.options)(function)
+
+
+_register(app, COMMANDS)
+_register(zoo_app, ZOO_COMMANDS)
+app.add_typer(zoo_app, name="zoo")
 
 
 def _version_callback(value: bool) -> None:
@@ -78,40 +64,34 @@ def _root(
     """Super-resolution from the command line, with a zoo of lightweight networks."""
 
 
-def fail(message: str, code: int) -> int:
-    """Print a one-line error to stderr and return the exit code."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
-    return code
-
-
 def _usage_line(exc: typer.TyperException) -> str:
     """One line for a command-line usage error, pointing at the command's --help."""
     context = getattr(exc, "ctx", None)  # usage errors know their command; other errors do not
     hint = f" (see '{context.command_path} --help')" if context is not None else ""
-    return f"{exc.format_message()}{hint}"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    return f"{message}{hint}"
 
 
 def run(argv: list[str] | None = None) -> None:
     """Run the CLI, turning every error into one line and an exit code (`srzoo.cli.main` calls it)."""
     try:
-        from srzoo.cli import upscale, eval, train, models, bench, zoo  # noqa: F401, I001  (help lists this order)
-
         command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="srzoo", standalone_mode=False)
         code = result if isinstance(result, int) else 0
-    except NoArgsIsHelpError as exc:  # `srzoo`, `srzoo zoo`: the help, and not an error
-        typer.echo(exc.format_message())
-        code = 0
     except SrzooError as exc:
         code = fail(str(exc), exc.exit_code)
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.TyperException as exc:  # typer's usage errors: unknown option, missing or bad parameter
-        code = fail(_usage_line(exc), exc.exit_code)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `srzoo`, `srzoo zoo`: the help, not an error
+            typer.echo(exc.format_message())  # type: ignore[attr-defined]
+            code = 0
+        else:
+            code = fail(_usage_line(exc), getattr(exc, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         code = INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
-        if os.environ.get("SRZOO_DEBUG"):
+        if debug():
             raise
         code = fail(f"internal error: {type(exc).__name__}: {exc} (set SRZOO_DEBUG=1 for a traceback)", 1)
     if code == INTERRUPTED or stopped():  # typer returns a Ctrl-C inside a command as a silent 130

@@ -9,16 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from srzoo.cli.app import Command, app
+from srzoo.cli.common import command
 from srzoo.errors import UsageError
 from srzoo.models import list_families
 
 if TYPE_CHECKING:
-    from srzoo.bench import BenchResult
+    from srzoo.evaluation.bench import BenchResult
 
 
-@app.command("bench", cls=Command,
-             short_help="Measure throughput against a plain float32 forward.", epilog="""Examples:
+@command("bench", short_help="Measure throughput against a plain float32 forward.", epilog="""Examples:
 
 \b
   srzoo bench -m lkdn -s 4 --size 128x128      # default path vs plain fp32
@@ -54,8 +53,12 @@ def bench_command(
     runs it; the ratio column is its speed divided by the plain whole-image fp32 forward's at the
     same thread count, same run (round-robin). GFLOP/s counts convolution and matrix FLOPs.
     """
-    from srzoo.bench import LAYOUTS, bench_model, cpu_peak_gflops  # torch: only when measuring
-    from srzoo.inference import BACKENDS, TILINGS
+    from srzoo.engine.upscaler import BACKENDS, TILINGS
+    from srzoo.evaluation.bench import (  # torch: only when measuring
+        LAYOUTS,
+        bench_model,
+        cpu_peak_gflops,
+    )
 
     try:
         height, width = (int(v) for v in size.lower().split("x"))

@@ -11,28 +11,39 @@ from typing import TYPE_CHECKING, cast
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from srzoo.cli.app import Command, app, err_console
+from srzoo.cli.common import command, err_console
+from srzoo.constants import data_root
 from srzoo.errors import SrzooError, UsageError
-from srzoo.zoo.manifest import DATASETS, ZooEntry, load_manifest, manifest_path
-from srzoo.models import SCALES, get_family, list_families
-from srzoo.paths import data_root
-from srzoo.zoo.resolve import load_pretrained, local_copy, require_available, zoo_entry
+from srzoo.models import get_family, list_families
+from srzoo.zoo.manifest import (
+    DATASETS,
+    ZooEntry,
+    manifest_path,
+    update_measured,
+)
+from srzoo.zoo.resolve import load_pretrained
+from srzoo.zoo.select import entries_to_evaluate
 
 if TYPE_CHECKING:  # the evaluation itself (torch, numpy) is imported when a command runs
     import torch
 
-    from srzoo.datasets import Dataset, LrChoice
-    from srzoo.evaluate import SetResult, Upscale
+    from srzoo.evaluation.datasets import Dataset, LrChoice
+    from srzoo.evaluation.evaluate import SetResult, Upscale
 
 
 _MODELS = ", ".join(family.name for family in list_families())
 
 
-@app.command("eval", cls=Command,
-             short_help="Measure PSNR/SSIM on the benchmarks; compare with the papers.", epilog="""Examples:
+@command("eval", short_help="Measure PSNR/SSIM on the benchmarks; compare with the papers.", epilog="""Examples:
 
 \b
   srzoo eval -m lkdn -s 4 -d Set5 --data-root DIR  # one entry, one set
@@ -57,7 +68,8 @@ def eval_command(
                                        "(made from HR as floats, mirrored edges, rounded once) or matlab (made "
                                        "on uint8 like older MATLAB, bit-exact with the classic LR files)."),
     weights: Path | None = typer.Option(None, "--weights", metavar="FILE",
-                                        help="A local safetensors file instead of the zoo's (one model and scale)."),
+                                        help="A local weights file (safetensors, or the authors' .pth) instead of "
+                                             "the zoo's; it says which model and scale it holds."),
     ensemble: bool = typer.Option(False, "--ensemble", help="x8 self-ensemble (flips and rotations)."),
     tile: int = typer.Option(0, "--tile", min=0, metavar="PX",
                              help="Run in LR tiles of PX pixels; 0 = whole images (the reference protocol)."),
@@ -74,9 +86,9 @@ def eval_command(
     update: bool = typer.Option(False, "--update-manifest", help="Write the measured numbers into zoo.toml."),
 ) -> None:
     """Measure PSNR/SSIM (Y channel, MATLAB protocol) and compare with the published numbers."""
-    from srzoo.datasets import LR_CHOICES
-    from srzoo.evaluate import protocol, update_manifest
-    from srzoo.inference import pick_device
+    from srzoo.engine.device import pick_device
+    from srzoo.evaluation.datasets import LR_CHOICES
+    from srzoo.evaluation.evaluate import measured_scores, protocol
 
     if as_json and markdown:
         raise UsageError("--json and --markdown cannot be combined")
@@ -85,7 +97,7 @@ def eval_command(
     if update and (weights or hr or ensemble or tile or lr_recipe != "auto"):
         raise UsageError("--update-manifest records the reference protocol for the zoo's own weights: "
                          "it cannot be combined with --weights, --hr, --ensemble, --tile or --lr-recipe")
-    entries = select_entries(models or [], scales or [], all_entries, weights)
+    entries = entries_to_evaluate(models or [], scales or [], all_entries, weights, on_note=err_console.print)
     datasets = select_datasets(dataset_names or [], root, hr, lr)
     target = pick_device(device)
     inference = _inference_label(target, tile, ensemble)
@@ -101,45 +113,15 @@ def eval_command(
     else:
         print_tables(results, inference, per_image, verbose)
     if update:
-        written = update_manifest(results, manifest_path())
+        written = update_measured(measured_scores(results), manifest_path())
         err_console.print(f"wrote the measured numbers of {', '.join(written)} to {manifest_path()}")
     if check:
         _check(results, tolerance)
 
 
-def select_entries(models: list[str], scales: list[int], all_entries: bool,
-                   weights: Path | None) -> list[ZooEntry]:
-    """The zoo entries to evaluate, in manifest order; entries without weights are skipped with a note."""
-    if all_entries and models:
-        raise UsageError("--all cannot be combined with --model")
-    bad = [s for s in scales if s not in SCALES]
-    if bad:
-        raise UsageError(f"no model has an x{bad[0]} variant (scales: {', '.join(map(str, SCALES))})")
-    if weights is not None:
-        if len(models) != 1 or len(scales) != 1:
-            raise UsageError("--weights needs exactly one --model and one --scale")
-        return [zoo_entry(models[0], scales[0])]
-    if models and scales:
-        return [require_available(zoo_entry(m, s)) for m in models for s in scales]
-    families = {get_family(m).name for m in models}
-    chosen = [e for e in load_manifest() if (not families or e.name in families)
-              and (not scales or e.scale in scales)]
-    skipped = [e.label for e in chosen if not e.available]
-    if skipped:
-        err_console.print(f"skipping entries without weights: {', '.join(skipped)}")
-    absent = [e for e in chosen if e.available and not e.verified and local_copy(e) is None]
-    if absent:
-        err_console.print(f"skipping unverified entries not on this machine (fetch them with srzoo download): "
-                          f"{', '.join(e.label for e in absent)}")
-    chosen = [e for e in chosen if e.available and e not in absent]
-    if not chosen:
-        raise UsageError("no zoo entry with weights matches that selection")
-    return chosen
-
-
 def select_datasets(names: list[str], root: Path | None, hr: Path | None, lr: Path | None) -> list[Dataset]:
     """The named benchmarks, plus the --hr folder; by default every benchmark found under the root."""
-    from srzoo.datasets import canonical_name, find_dataset, folder_dataset
+    from srzoo.evaluation.datasets import canonical_name, find_dataset, folder_dataset
 
     if lr is not None and hr is None:
         raise UsageError("--lr needs --hr")
@@ -165,9 +147,8 @@ def select_datasets(names: list[str], root: Path | None, hr: Path | None, lr: Pa
 def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[ZooEntry], Upscale],
         save_dir: Path | None, lr_recipe: LrChoice = "auto") -> list[SetResult]:
     """Evaluate every entry on every dataset, one scale at a time, models resident, images read once."""
-    from srzoo.evaluate import Job, evaluate
-
-    from srzoo.datasets import list_images
+    from srzoo.evaluation.datasets import list_images
+    from srzoo.evaluation.evaluate import Job, evaluate
 
     results: list[SetResult] = []
     for scale in sorted({e.scale for e in entries}):
@@ -196,8 +177,8 @@ def _progress() -> Progress:
 def _upscaler(entry: ZooEntry, weights: Path | None, device: torch.device, tile: int | None,
               ensemble: bool) -> Upscale:
     """The uint8 upscaler for an entry: its network, resident on `device`, whole-image unless told."""
-    from srzoo.evaluate import on_uint8
-    from srzoo.inference import Upscaler
+    from srzoo.engine.upscaler import Upscaler
+    from srzoo.evaluation.evaluate import on_uint8
 
     model = load_pretrained(entry.name, entry.scale, weights).to(device)
     if not (tile or ensemble):
@@ -225,7 +206,7 @@ def protocol_summary(results: list[SetResult], inference: str) -> str:
 
 def print_tables(results: list[SetResult], inference: str, per_image: bool, verbose: bool = False) -> None:
     """The protocol, then one rich table per (model, scale), and per-image tables if asked."""
-    from srzoo.evaluate import protocol
+    from srzoo.evaluation.evaluate import protocol
 
     console = Console(highlight=False, soft_wrap=True)
     if verbose:

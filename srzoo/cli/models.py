@@ -11,12 +11,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from srzoo.cli.app import Command, app, err_console
-from srzoo.errors import SrzooError, UsageError
-from srzoo.zoo.origin import has_origin
+from srzoo.cli.common import command, err_console
+from srzoo.errors import SrzooError
 from srzoo.zoo.manifest import ZooEntry, load_manifest
-from srzoo.models import SCALES, get_family
-from srzoo.zoo.resolve import local_copy, origin_hint, require_available, resolve_weights, zoo_entry
+from srzoo.zoo.resolve import (
+    local_copy,
+    origin_hint,
+    resolve_weights,
+)
+from srzoo.zoo.select import entries_to_download
 
 _SHOWN_SETS = ("Set5", "Urban100")
 _LEGEND = "\n".join((
@@ -28,8 +31,7 @@ _LEGEND = "\n".join((
 ))
 
 
-@app.command("models", cls=Command,
-             short_help="List the zoo and where each entry's weights come from.")
+@command("models", short_help="List the zoo and where each entry's weights come from.")
 def models_command(
     as_json: bool = typer.Option(False, "--json", help="Print every entry as JSON instead of a table."),
 ) -> None:
@@ -52,8 +54,7 @@ def models_command(
     console.print(_LEGEND)
 
 
-@app.command("download", cls=Command,
-             short_help="Fetch and verify zoo weights for offline use.")
+@command("download", short_help="Fetch and verify zoo weights for offline use.")
 def download_command(
     model: str | None = typer.Option(None, "--model", "-m", help="Model name or alias, e.g. alkdn."),
     scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor (default: every available one)."),
@@ -69,7 +70,7 @@ def download_command(
     """
     failed = 0
     single = model is not None and scale is not None
-    for entry in select_entries(model, scale, all_entries, official_only=from_origin):
+    for entry in entries_to_download(model, scale, all_entries, official_only=from_origin, on_note=err_console.print):
         try:
             found = resolve_weights(entry.name, entry.scale, progress=True, origin_only=from_origin)
         except SrzooError as exc:
@@ -81,38 +82,6 @@ def download_command(
         typer.echo(f"{entry.label}: {found.path} ({found.origin})")
     if failed:
         raise typer.Exit(code=1)
-
-
-def select_entries(model: str | None, scale: int | None, all_entries: bool,
-                   official_only: bool = False) -> list[ZooEntry]:
-    """The available entries that `download`'s options name (only official ones with
-    `official_only`); usage errors for bad names/scales."""
-    named = model is not None or scale is not None
-    if all_entries == named:
-        raise UsageError("--all cannot be combined with --model/--scale" if named else
-                         "say what to download: --model NAME [--scale N], --scale N, or --all")
-    if model is not None and scale is not None:
-        entry = require_available(zoo_entry(model, scale))
-        if official_only and not has_origin(entry):
-            raise UsageError(f"{entry.label} is not an official release: it has no origin to fetch from")
-        return [entry]
-    if scale is not None and scale not in SCALES:
-        raise UsageError(f"no model has an x{scale} variant (scales: {', '.join(map(str, SCALES))})")
-    family = get_family(model).name if model is not None else None
-    chosen = [e for e in load_manifest()
-              if family in (None, e.name) and scale in (None, e.scale)]
-    skipped = [e.label for e in chosen if not e.available]
-    if skipped:
-        err_console.print(f"skipping entries without weights (untrained): {', '.join(skipped)}")
-    available = [e for e in chosen if e.available]
-    if official_only:
-        trained = [e.label for e in available if not has_origin(e)]
-        if trained:
-            err_console.print(f"skipping entries with no authors' checkpoint: {', '.join(trained)}")
-        available = [e for e in available if has_origin(e)]
-    if not available:
-        raise UsageError(f"no weights exist yet for {', '.join(skipped) or 'that selection'}")
-    return available
 
 
 def _status_label(entry: ZooEntry) -> str:

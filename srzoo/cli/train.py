@@ -8,18 +8,17 @@ from typing import Any
 
 import typer
 
-from srzoo.cli.app import Command, app, err_console
+from srzoo.cli.common import command, err_console
+from srzoo.constants import data_root
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import get_family
-from srzoo.paths import data_root
 from srzoo.train.config import Runtime, TrainConfig, default_init
 from srzoo.train.recipes import recipe_for
 
 _PER_STAGE = " One value, or one per stage separated by commas."
 
 
-@app.command("train", cls=Command,
-             short_help="Train a network with its paper's recipe.", epilog="""Examples:
+@command("train", short_help="Train a network with its paper's recipe.", epilog="""Examples:
 
 \b
   srzoo train lkdn -s 2 --data DIV2K/           # the paper's recipe
@@ -141,8 +140,7 @@ def train_command(
         _export(outcome.checkpoint, out)
 
 
-@app.command("export", cls=Command,
-             short_help="Export a training checkpoint as inference weights.")
+@command("export", short_help="Export a training checkpoint as inference weights.")
 def export_command(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint, or a run folder (its latest)."),
     out: Path | None = typer.Option(None, "--output", "-o", show_default="<weights dir>/<run>_<N>it"
@@ -194,7 +192,7 @@ def _resumed(config: TrainConfig, model: str | None, scale: int | None, recipe_c
 
 
 def _default_val() -> str | None:
-    from srzoo.datasets import find_dataset
+    from srzoo.evaluation.datasets import find_dataset
 
     try:
         find_dataset("Set5", data_root())

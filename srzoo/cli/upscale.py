@@ -1,4 +1,4 @@
-"""`srzoo upscale`: parses the options and prints; the work is `srzoo.batch.upscale_files`."""
+"""`srzoo upscale`: parses the options and prints; the work is `srzoo.media.batch.upscale_files`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 import typer
 from PIL import Image
 
-from srzoo.cli.app import Command, app, err_console
+from srzoo.cli.common import command, err_console
+from srzoo.constants import DEFAULT_MODEL, DEFAULT_SCALE
 from srzoo.errors import UsageError
-from srzoo.models import check_scale, get_family, list_families
+from srzoo.models import list_families
+from srzoo.zoo.resolve import check_choice
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
 
@@ -28,7 +30,7 @@ class OutputFormat(str, Enum):
 _MODELS = ", ".join(family.name for family in list_families())
 
 
-@app.command("upscale", cls=Command, short_help="Upscale images, folders, videos or a pipe.",
+@command("upscale", short_help="Upscale images, folders, videos or a pipe.",
              epilog="""Examples:
 
 \b
@@ -39,8 +41,10 @@ _MODELS = ", ".join(family.name for family in list_families())
 def upscale_command(
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", show_default=False,
                                        help="Image files, folders, videos, or - (PNG/JPEG on stdin)."),
-    model: str = typer.Option("lkdn", "--model", "-m", metavar="NAME", help=f"Model: {_MODELS}."),
-    scale: int = typer.Option(4, "--scale", "-s", metavar="N", help="Upscaling factor: 2, 3 or 4."),
+    model: str | None = typer.Option(None, "--model", "-m", metavar="NAME", show_default=f"{DEFAULT_MODEL}, or what "
+                                     "--weights holds", help=f"Model: {_MODELS}."),
+    scale: int | None = typer.Option(None, "--scale", "-s", metavar="N", show_default=f"{DEFAULT_SCALE}, or what "
+                                     "--weights holds", help="Upscaling factor: 2, 3 or 4."),
     output: Path | None = typer.Option(None, "--output", "-o", metavar="PATH", show_default="next to each input",
                                        help="Output file (one input) or folder (created if needed); stdout "
                                             "for -."),
@@ -66,7 +70,8 @@ def upscale_command(
     backend: str = typer.Option("auto", "--backend", metavar="NAME",
                                 help="auto, torch or openvino (pip install 'srzoo[fast]') for whole images."),
     weights: Path | None = typer.Option(None, "--weights", metavar="FILE",
-                                        help="A local safetensors file instead of the zoo's."),
+                                        help="A local weights file (safetensors, or the authors' .pth) instead "
+                                             "of the zoo's; it says which model and scale it holds."),
     codec: str | None = typer.Option(None, "--codec", metavar="NAME", show_default="the container's",
                                      help="Video encoder, e.g. libx264."),
     crf: int | None = typer.Option(None, "--crf", min=0, metavar="N", show_default="the encoder's",
@@ -84,23 +89,26 @@ def upscale_command(
     """
     if as_json and "-" in inputs and output is None:  # "-": the image goes to stdout
         raise UsageError("--json cannot share stdout with the image; write it to a file with -o")
-    check_scale(get_family(model), scale)  # usage errors answer before torch loads
+    check_choice(model if model or weights else DEFAULT_MODEL, scale)  # usage errors answer before torch loads
     tile_px, shard_k_n = parse_tile(tile), parse_shard(shard)
-    from srzoo.batch import upscale_files  # torch, PyAV and the engine: only when there is work
+    from srzoo.cli.progress import (
+        RichReporter,  # torch, PyAV and the engine: only when there is work
+    )
+    from srzoo.media.batch import upscale_files
 
-    summary = upscale_files(inputs, output, model, scale, image_format=None if image_format is OutputFormat.same
-                            else image_format.value, quality=quality, recursive=recursive, pattern=pattern,
-                            overwrite=overwrite, tile=tile_px, tile_overlap=tile_overlap,
-                            ensemble=ensemble, device=device, precision=precision, weights=weights, codec=codec,
-                            crf=crf, pix_fmt=pix_fmt, max_pixels=max_pixels or None, quiet=quiet,
-                            tiling=tiling, backend=backend,
-                            shard=shard_k_n)
+    with RichReporter(quiet) as reporter:
+        summary = upscale_files(inputs, output, model, scale, image_format=None if image_format is OutputFormat.same
+                                else image_format.value, quality=quality, recursive=recursive, pattern=pattern,
+                                overwrite=overwrite, tile=tile_px, tile_overlap=tile_overlap,
+                                ensemble=ensemble, device=device, precision=precision, weights=weights, codec=codec,
+                                crf=crf, pix_fmt=pix_fmt, max_pixels=max_pixels or None, reporter=reporter,
+                                tiling=tiling, backend=backend, shard=shard_k_n)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary.to_json(), indent=2))
     if not quiet:
-        err_console.print(f"{len(summary['outputs'])} written, {len(summary['skipped'])} skipped, "
-                          f"{len(summary['failed'])} failed ({summary['timings']['total_s']:.1f} s)")
-    return summary["exit_code"]
+        err_console.print(f"{len(summary.outputs)} written, {len(summary.skipped)} skipped, "
+                          f"{len(summary.failed)} failed ({summary.timings['total_s']:.1f} s)")
+    return summary.exit_code
 
 
 def parse_tile(text: str) -> int | str:

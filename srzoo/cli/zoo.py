@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from huggingface_hub import CommitOperationAdd, HfApi, constants
 
-from srzoo.cli.app import Command, err_console, zoo_app
+from srzoo.cli.common import command, err_console
+from srzoo.constants import weights_dir
 from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import sha256_file
-from srzoo.zoo.manifest import ZooEntry, find_entry, load_manifest
 from srzoo.models import get_family
-from srzoo.paths import weights_dir
-from srzoo.zoo.hub import HUB_ERRORS, hub_error_reason, hub_warnings_silenced
+from srzoo.zoo.manifest import find_entry, load_manifest
 from srzoo.zoo.origin import has_origin, install_checkpoint
-from srzoo.zoo.resolve import load_pretrained
 
 
-@zoo_app.command("import", cls=Command,
-                 short_help="Convert an official checkpoint to a zoo safetensors file.")
+@command("import", short_help="Convert an official checkpoint to a zoo safetensors file.")
 def import_command(
     checkpoint: Path = typer.Argument(..., help="The authors' checkpoint (.pth); with --all, the folder of "
                                                 "official checkpoints."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Family name, e.g. lkdn, alkdn, lkdn-s."),
-    scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor of the checkpoint."),
+    model: str | None = typer.Option(None, "--model", "-m", metavar="NAME", show_default="what the file holds",
+                                     help="Family name, e.g. lkdn, alkdn, lkdn-s (checked against the file)."),
+    scale: int | None = typer.Option(None, "--scale", "-s", metavar="N", show_default="what the file holds",
+                                     help="Upscaling factor of the checkpoint (checked against the file)."),
     out: Path | None = typer.Option(None, "--output", "-o",
                                     help="Output .safetensors (default: the weights dir, manifest name)."),
     fold: bool = typer.Option(False, "--fold", help="Fold a training-form checkpoint into the inference form."),
@@ -41,13 +38,11 @@ def import_command(
         if model or scale or out or fold:
             raise UsageError("--all takes only the folder: names, scales and files come from zoo.toml")
         return import_official(checkpoint)
-    if model is None or scale is None:
-        raise UsageError("give --model and --scale for one checkpoint, or --all with a folder")
-    family = get_family(model)
     from srzoo.zoo.convert import import_checkpoint  # torch, only for this command
     from srzoo.zoo.weightfile import save_weights
 
-    state, metadata = import_checkpoint(checkpoint, family.name, scale, fold=fold)
+    state, metadata = import_checkpoint(checkpoint, model, scale, fold=fold)
+    family, scale = get_family(metadata["family"]), int(metadata["scale"])
     if out is None:
         entry = find_entry(family.name, scale)
         filename = entry.filename if entry else f"{family.name}_x{scale}.safetensors"
@@ -88,64 +83,23 @@ def import_official(folder: Path) -> int:
     return 1 if failed else 0
 
 
-@zoo_app.command("publish", cls=Command,
-                 short_help="Upload the weights dir to the Hub; print the manifest lines.")
+@command("publish", short_help="Upload the weights dir to the Hub; print the manifest lines.")
 def publish_command(
     repo_id: str = typer.Option(..., "--repo-id", help="Hub model repository to upload to, e.g. you/srzoo-zoo."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the files and print the lines; upload nothing."),
 ) -> None:
     """Upload the zoo files of the weights dir to the Hub and print the manifest lines to paste."""
-    files = publishable_files(weights_dir())
-    revision = "<commit of the upload>" if dry_run else upload(files, repo_id)
+    from srzoo.zoo.publish import (  # torch: only for this command
+        manifest_lines,
+        publishable_files,
+        upload,
+    )
+
+    files = publishable_files(weights_dir(), on_note=err_console.print)
+    if dry_run:
+        revision = "<commit of the upload>"
+    else:
+        revision, url = upload(files, repo_id)
+        err_console.print(f"uploaded {len(files)} file(s) to {url}")
     for item in files:
         typer.echo(manifest_lines(item, repo_id, revision))
-
-
-@dataclass(frozen=True)
-class Publishable:
-    """A weights-dir file named as a manifest entry, checked to load into that entry's model."""
-
-    entry: ZooEntry
-    path: Path
-    params: int
-    sha256: str
-
-
-def publishable_files(directory: Path) -> list[Publishable]:
-    """The files in `directory` named as manifest entries; a one-line error if one does not fit."""
-    from srzoo.models.layers import count_parameters  # torch, only for this command
-
-    files = [Publishable(e, path, count_parameters(load_pretrained(e.name, e.scale, weights=path)),
-                         sha256_file(path))
-             for e in load_manifest() if (path := directory / e.filename).is_file()]
-    if not files:
-        raise SrzooError(f"no zoo weights in {directory}: nothing to publish "
-                         "(files must be named as in zoo.toml; see `srzoo zoo import`)")
-    known = {item.path.name for item in files}
-    for stray in sorted(p.name for p in directory.glob("*.safetensors") if p.name not in known):
-        err_console.print(f"skipping {stray}: not a file named in the manifest")
-    return files
-
-
-def manifest_lines(item: Publishable, repo_id: str, revision: str) -> str:
-    """The zoo.toml lines that make `item`'s entry point at the uploaded file."""
-    lines = [f"# {item.entry.label} ({item.path.name})", 'status = "available"', f'repo_id = "{repo_id}"',
-             f'revision = "{revision}"', f'sha256 = "{item.sha256}"', f"params = {item.params}"]
-    if item.entry.source is None:
-        lines.append('# and replace `how` with source = { kind = "srzoo-train", command = "...", data = "..." }')
-    return "\n".join(lines) + "\n"
-
-
-def upload(files: list[Publishable], repo_id: str) -> str:
-    """Upload `files` to the Hub model repo `repo_id` in one commit; returns the commit hash."""
-    operations = [CommitOperationAdd(path_in_repo=f.path.name, path_or_fileobj=str(f.path)) for f in files]
-    api = HfApi()
-    try:
-        with hub_warnings_silenced():
-            api.create_repo(repo_id, exist_ok=True)
-            commit = api.create_commit(repo_id, operations,
-                                       commit_message=f"srzoo: upload {len(files)} weight file(s)")
-    except HUB_ERRORS as exc:
-        raise SrzooError(f"cannot upload to {repo_id} on {constants.ENDPOINT}: {hub_error_reason(exc)}") from exc
-    err_console.print(f"uploaded {len(files)} file(s) to {commit.commit_url}")
-    return commit.oid

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,6 +86,19 @@ class RFDNESA(GatedAttention):
         return F.interpolate(c3, size=c1_.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def receptive_radius(model: nn.Module) -> int:
+    """An upper bound of a conv-only network's receptive radius in input pixels: the sum over
+    all its convolutions (every path's radius is at most that). Exact for LKDN: 3 + 12 per block
+    (3x3 head; four 3x3, a 5x5 and a 5x5 dilated-3 conv per block; 3x3 tail and upsampler)."""
+    return sum(max(d * (k - 1) // 2 for d, k in zip(m.dilation, m.kernel_size))
+               for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
+def cat_channels(*maps: torch.Tensor) -> torch.Tensor:
+    """The maps concatenated along the channel axis."""
+    return torch.cat(maps, dim=1)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (buffers such as BatchNorm statistics excluded)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -111,3 +127,12 @@ class ChannelMoments(nn.Module):
             return mean, None
         std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
         return mean, std
+
+    @contextmanager
+    def overridden(self, mean: torch.Tensor, std: torch.Tensor | None = None) -> Iterator[None]:
+        """Return (mean, std) instead of measuring, inside the block."""
+        self.override = (mean, std)
+        try:
+            yield
+        finally:
+            self.override = None

@@ -1,59 +1,20 @@
-"""The registry of network families: their names, aliases, scales and forms, and how to build each.
+"""The registry of network families: names, aliases and lookup (no torch).
 
-The table is static and imports no torch: the family's module (`srzoo.models.<name>`) is imported
-only when a network is built or folded, so that `srzoo --help` and usage errors answer at once.
+Each family states its own facts in its package (`srzoo.models.<package>.FAMILIES`); this module
+only collects them, so adding a family is one folder and one name in the import below.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING
 
 from srzoo.errors import UsageError
+from srzoo.models import aidn, alkdn, ddistill, lkdn
+from srzoo.models.family import Form, ModelFamily
 
 if TYPE_CHECKING:
     from torch import nn
-
-Form = Literal["inference", "training"]
-SCALES: tuple[int, ...] = (2, 3, 4)
-
-
-@dataclass(frozen=True)
-class ModelFamily:
-    """Everything the rest of srzoo needs to know about one network family.
-
-    `build(scale, form)` returns a freshly initialised network (`builder` in `module`); `fold(model)`
-    (`folder` in `module`, if any) turns a trained training-form network into an equivalent
-    inference-form one (re-parameterisation).
-    `locality` tells the tiler how far a pixel's output depends on the input: "local" (a finite
-    receptive field), or "global" (ESA pooling / image-wide statistics).
-    """
-
-    name: str
-    title: str
-    aliases: tuple[str, ...]
-    module: str
-    builder: str
-    forms: tuple[Form, ...] = ("inference",)
-    folder: str | None = None
-    min_input_size: int = 1
-    locality: Literal["local", "global"] = "local"
-    scales: tuple[int, ...] = field(default=SCALES)
-
-    def names(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
-
-    def build(self, scale: int, form: Form) -> nn.Module:
-        """A freshly initialised network (imports the family's module, and torch, on first use)."""
-        return getattr(importlib.import_module(self.module), self.builder)(scale, form)
-
-    @property
-    def fold(self) -> Callable[[nn.Module], nn.Module] | None:
-        """The re-parameterisation from the training to the inference form, if the family has one."""
-        return getattr(importlib.import_module(self.module), self.folder) if self.folder else None
-
 
 _FAMILIES: dict[str, ModelFamily] = {}
 _ALIASES: dict[str, str] = {}
@@ -63,31 +24,18 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def register(family: ModelFamily) -> ModelFamily:
-    """Add a family to the registry (the table below)."""
+def _register(family: ModelFamily) -> None:
     for alias in family.names():
         key = _normalise(alias)
         if key in _ALIASES and _ALIASES[key] != family.name:
             raise ValueError(f"alias {alias!r} is already taken by {_ALIASES[key]!r}")
         _ALIASES[key] = family.name
     _FAMILIES[family.name] = family
-    return family
 
 
-for _family in (
-    ModelFamily(name="aidn", title="AIDN", aliases=("arfdn", "aidn-ntire22"), module="srzoo.models.aidn",
-                builder="build", min_input_size=15, locality="global"),
-    ModelFamily(name="alkdn", title="ALKDNet", aliases=("alkdnet",), module="srzoo.models.alkdn",
-                builder="build", min_input_size=13, locality="global"),
-    ModelFamily(name="ddistill", title="DDistill-SR", aliases=("ddistill-sr", "ddistillsr"),
-                module="srzoo.models.ddistill", builder="build", forms=("training", "inference"),
-                folder="fold_ddistill", min_input_size=15, locality="global"),
-    ModelFamily(name="lkdn", title="LKDN", aliases=("lkdnet",), module="srzoo.models.lkdn",
-                builder="build_lkdn"),
-    ModelFamily(name="lkdn-s", title="LKDN-S", aliases=("lkdns", "lkdnets"), module="srzoo.models.lkdn",
-                builder="build_lkdn_s", forms=("training", "inference"), folder="fold_lkdn"),
-):
-    register(_family)
+for _package in (aidn, alkdn, ddistill, lkdn):
+    for _family in _package.FAMILIES:
+        _register(_family)
 
 
 def list_families() -> list[ModelFamily]:

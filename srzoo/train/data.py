@@ -18,12 +18,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from srzoo.datasets import Dataset as Benchmark
-from srzoo.datasets import _index_lr, modcrop, read_image
 from srzoo.errors import SrzooError
+from srzoo.evaluation.datasets import Dataset as Benchmark
+from srzoo.evaluation.datasets import _index_lr, modcrop, read_image
+from srzoo.evaluation.imresize import make_lr
 from srzoo.fsutil import atomic_path
-from srzoo.imagefile import IMAGE_SUFFIXES
-from srzoo.imresize import make_lr
+from srzoo.media.images import IMAGE_SUFFIXES
 from srzoo.train.recipes import Augment
 
 # LR pixels of context around a crop: more than the bicubic kernel reaches, so the LR of the
@@ -103,7 +103,7 @@ def _chw(image: np.ndarray) -> torch.Tensor:
 class PatchDataset(Dataset):
     """Random aligned (LR, HR) uint8 CHW patches; an item is fetched by (image index, sample seed).
 
-    LR is made from the HR image with `srzoo.imresize.make_lr` (as `srzoo eval` does), or read
+    LR is made from the HR image with `srzoo.evaluation.imresize.make_lr` (as `srzoo eval` does), or read
     from `lr_dir` (`<stem>x<s>.*` or `<stem>.*`, flat or under `X<s>/`). Images too small for the
     patch are left out. With `cache`, the decoded HR image and its whole LR image stay in memory
     (per worker), so a patch is two crops; without, the LR of each patch is made from a window

@@ -10,13 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from srzoo.constants import weights_dir
 from srzoo.errors import SrzooError
 from srzoo.fsutil import sha256_file
-from srzoo.zoo.manifest import find_entry, load_manifest
 from srzoo.models import build_model, get_family
 from srzoo.models.layers import count_parameters
-from srzoo.paths import weights_dir
 from srzoo.train.config import TrainConfig, command_line
+from srzoo.zoo.manifest import find_entry, load_manifest
 from srzoo.zoo.weightfile import save_weights
 
 

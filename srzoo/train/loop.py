@@ -22,18 +22,30 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
+from srzoo.constants import data_root
 from srzoo.models import build_model
-from srzoo.paths import data_root
-from srzoo.train.checkpoint import checkpoint_path, prune, rng_state, save_checkpoint, set_rng_state
+from srzoo.train.checkpoint import (
+    checkpoint_path,
+    prune,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from srzoo.train.config import Runtime, TrainConfig
-from srzoo.train.data import (HeldBatches, IterationBatches, PatchDataset, extract_subimages, find_images,
-                              make_loader)
+from srzoo.train.data import (
+    HeldBatches,
+    IterationBatches,
+    PatchDataset,
+    extract_subimages,
+    find_images,
+    make_loader,
+)
 from srzoo.train.distributed import Ranks, all_mean, any_rank, barrier, setup, teardown
 from srzoo.train.optim import loss_function, make_ema, make_optimizer
 from srzoo.train.recipes import Stage
 from srzoo.train.report import CsvLog, ProgressLine
-from srzoo.train.validate import val_dataset, validate
 from srzoo.train.teacher import load_teacher, teacher_targets
+from srzoo.train.validate import val_dataset, validate
 from srzoo.train.warmstart import load_fitting, new_parameters, read_init
 
 _AMP = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -1,4 +1,6 @@
-"""Training recipes: each family's published settings as a small typed config object.
+"""Training recipes: the typed config object, srzoo's fine-tuning recipe, and `recipe_for`.
+
+Each family's published recipe lives in its package (`srzoo.models.<family>.recipe`).
 
 Patch sizes are always LR pixels (the HR patch is `patch_size * scale`); a paper that states an
 HR patch is converted here. Batch sizes are global: under DDP each process takes its share.
@@ -8,12 +10,11 @@ Every field can be overridden (`Recipe.override`, the `srzoo train` options).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from srzoo.errors import UsageError
-from srzoo.models.registry import Form, check_scale, get_family
+from srzoo.models import Form, check_scale, get_family
 
 Loss = Literal["l1", "l2"]
 Optimizer = Literal["adam", "adan"]
@@ -170,52 +171,6 @@ def _split(total: int, weights: list[int]) -> list[int]:
     return parts + [total - sum(parts)]
 
 
-def alkdn(scale: int) -> Recipe:
-    """ALKDNet (Qu & Ke 2024): Adam 1e-3 (0.9, 0.999), cosine decay, 1e6 iterations, batch 64, LR
-    patch 48, L1, flips and rotations."""
-    return Recipe("alkdn", "inference", (Stage(1_000_000, 64, 48, 1e-3, "l1"),), "adam", (0.9, 0.999),
-                  schedule="cosine", source="ALKDNet paper")
-
-
-def lkdn(scale: int) -> Recipe:
-    """LKDN (Xie et al. 2023): Adan 5e-3 (0.98, 0.92, 0.99) constant, EMA 0.999, 1e6 iterations,
-    batch 64, LR patch 48, L1."""
-    return Recipe("lkdn", "inference", (Stage(1_000_000, 64, 48, 5e-3, "l1"),), "adan", (0.98, 0.92, 0.99),
-                  ema=0.999, source="LKDN paper")
-
-
-def lkdn_s(scale: int) -> Recipe:
-    """LKDN-S (Xie et al. 2023), training form (RBSB), folded at export. Stage 1: HR patch 256,
-    batch 128, L1, lr 5e-3, 9.5e5 iterations; stage 2: HR patch 480, batch 64, L2, lr 2e-5,
-    5e4 iterations. Adan (0.98, 0.92, 0.99), constant lr and EMA 0.999 in both."""
-    stages = (Stage(950_000, 128, 256 // scale, 5e-3, "l1"), Stage(50_000, 64, 480 // scale, 2e-5, "l2"))
-    return Recipe("lkdn-s", "training", stages, "adan", (0.98, 0.92, 0.99), ema=0.999,
-                  source="LKDN paper (LKDN-S, NTIRE 2023 efficient SR)")
-
-
-def aidn(scale: int) -> Recipe:
-    """AIDN: the paper's training settings are not available to us (see the spec), so these are
-    srzoo defaults, not the paper's: RFDN-style Adam 5e-4 (0.9, 0.999) halved every 2e5 of 1e6
-    iterations, batch 64, LR patch 64, L1."""
-    return Recipe("aidn", "inference", (Stage(1_000_000, 64, 64, 5e-4, "l1"),), "adam", (0.9, 0.999),
-                  schedule="step", step_iters=200_000, gamma=0.5,
-                  source="srzoo defaults (RFDN-style); the AIDN paper's settings are unpublished")
-
-
-def ddistill(scale: int) -> Recipe:
-    """DDistill-SR, training form (DBB branches), folded at export. The authors trained on DF2K
-    but publish no loss or schedule, so these are srzoo defaults, not the paper's: RFDN-style
-    Adam 5e-4 (0.9, 0.999) halved every 2e5 of 1e6 iterations, batch 64, LR patch 64, L1."""
-    return Recipe("ddistill", "training", (Stage(1_000_000, 64, 64, 5e-4, "l1"),), "adam", (0.9, 0.999),
-                  schedule="step", step_iters=200_000, gamma=0.5,
-                  source="srzoo defaults (RFDN-style); DDistill-SR publishes data (DF2K) only")
-
-
-RECIPES: dict[str, Callable[[int], Recipe]] = {
-    "alkdn": alkdn, "lkdn": lkdn, "lkdn-s": lkdn_s, "aidn": aidn, "ddistill": ddistill,
-}
-
-
 def finetune(family: str, scale: int) -> Recipe:
     """srzoo's recipe for a new scale from the family's x4 weights (`--init FAMILY:x4`), in the
     inference form those weights have. Stage 1 trains only what the x4 weights do not supply
@@ -235,6 +190,4 @@ def recipe_for(model: str, scale: int, finetune_from_x4: bool = False) -> Recipe
     check_scale(family, scale)
     if finetune_from_x4:
         return finetune(family.name, scale)
-    if family.name not in RECIPES:
-        raise UsageError(f"no training recipe for {family.title}")
-    return RECIPES[family.name](scale)
+    return family.recipe(scale)

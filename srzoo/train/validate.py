@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srzoo.datasets import Dataset, find_dataset, folder_dataset
-from srzoo.evaluate import Job, evaluate, on_uint8
+from srzoo.evaluation.datasets import Dataset, find_dataset, folder_dataset
+from srzoo.evaluation.evaluate import Job, evaluate, on_uint8
 
 
 def val_dataset(spec: str, scale: int, root: Path) -> Dataset:

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srzoo.zoo.convert import read_checkpoint
 from srzoo.errors import SrzooError, UsageError
+from srzoo.zoo.convert import read_checkpoint
 from srzoo.zoo.resolve import resolve_weights
 from srzoo.zoo.weightfile import load_weights
 

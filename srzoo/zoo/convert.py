@@ -1,4 +1,5 @@
-"""Convert the authors' official checkpoints (.pth) into srzoo safetensors files."""
+"""Reading weights files of any kind (safetensors, the authors' .pth) and converting the authors'
+checkpoints into srzoo safetensors files."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from srzoo.errors import SrzooError
+from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import sha256_file
+from srzoo.models import (
+    Form,
+    ModelFamily,
+    Reading,
+    build_model,
+    check_scale,
+    get_family,
+)
+from srzoo.models.detect import read_state, unwrap
 from srzoo.zoo.manifest import find_entry
-from srzoo.models.registry import Form, ModelFamily, build_model, check_scale, get_family
-
-# Sub-dicts that BasicSR-style checkpoints wrap their weights in, most preferred first.
-_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
-_PREFIXES = ("module.",)
+from srzoo.zoo.weightfile import load_weights
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
@@ -36,16 +42,34 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
         raise SrzooError(f"{path}: not a loadable PyTorch checkpoint ({first_line})") from exc
     if not isinstance(raw, dict):
         raise SrzooError(f"{path}: expected a state dict, found {type(raw).__name__}")
-    key = next((k for k in _WRAPPER_KEYS if isinstance(raw.get(k), dict)), "")
-    state = raw[key] if key else raw
-    return {_strip_prefixes(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}, key
+    return unwrap(raw)
 
 
-def _strip_prefixes(key: str) -> str:
-    for prefix in _PREFIXES:
-        if key.startswith(prefix):
-            key = key[len(prefix):]
-    return key
+def read_weights_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The state dict of a safetensors file (with its metadata) or of an authors' checkpoint
+    (`.pth`, `.pt`, `.ckpt`: loaded with `weights_only=True`; metadata: the wrapper key used)."""
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        return load_weights(path)
+    if not path.is_file():
+        raise SrzooError(f"weights file not found: {path}")
+    state, key = read_checkpoint(path)
+    return state, {"source_param_key": key or "(root)"}
+
+
+def identify(path: Path, model: str | None = None, scale: int | None = None) -> Reading:
+    """What the weights file at `path` holds, read from its keys and shapes; a given `model` or
+    `scale` must agree with it (a one-line error says what the file holds)."""
+    state, _ = read_weights_file(path)
+    reading = read_state({k: tuple(v.shape) for k, v in state.items()}, str(path))
+    holds = get_family(reading.family)
+    if model is not None and get_family(model).name != holds.name:
+        raise UsageError(f"{path} holds {holds.title} x{reading.scale}, not {get_family(model).title}; "
+                         "leave out -m/--model to use what the file holds")
+    if scale is not None and scale != reading.scale:
+        raise UsageError(f"{path} holds {holds.title} x{reading.scale}, not x{scale}; "
+                         "leave out -s/--scale to use the file's")
+    return reading
 
 
 def first_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
@@ -64,9 +88,12 @@ def first_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | No
 
 
 def detect_form(family: ModelFamily, scale: int, state: dict[str, torch.Tensor]) -> Form:
-    """Which of the family's forms `state` loads into; a one-line error if none does."""
+    """Which of the family's forms `state` holds (read from its keys), checked to load strictly;
+    a one-line error if it does not fit."""
+    reading = family.read({k: tuple(v.shape) for k, v in state.items()})
+    forms = [reading.form] if reading is not None and reading.form in family.forms else list(family.forms)
     problems: list[tuple[Form, str]] = []
-    for form in family.forms:
+    for form in forms:
         problem = first_mismatch(build_model(family.name, scale, form), state)
         if problem is None:
             return form
@@ -75,19 +102,21 @@ def detect_form(family: ModelFamily, scale: int, state: dict[str, torch.Tensor])
     raise SrzooError(f"checkpoint does not fit {family.title} x{scale} ({form} form): {problem}")
 
 
-def import_checkpoint(path: Path, model: str, scale: int, fold: bool = False
+def import_checkpoint(path: Path, model: str | None = None, scale: int | None = None, fold: bool = False
                       ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Convert an official checkpoint into (state dict, metadata) ready for `save_weights`.
 
-    The state dict is verified to load strictly into srzoo's module. With `fold`, a training-form
-    checkpoint is re-parameterised into the inference form.
+    Family and scale are read from the checkpoint (given ones must agree). The state dict is
+    verified to load strictly into srzoo's module. With `fold`, a training-form checkpoint is
+    re-parameterised into the inference form.
     """
-    family = get_family(model)
+    reading = identify(Path(path), model, scale)
+    family, scale = get_family(reading.family), reading.scale
     check_scale(family, scale)
     state, param_key = read_checkpoint(Path(path))
     form = detect_form(family, scale, state)
     if fold and form == "training":
-        if family.fold is None:
+        if family.folder is None:
             raise SrzooError(f"{family.title} has no re-parameterisation to fold")
         net = build_model(family.name, scale, form)
         net.load_state_dict(state, strict=True)

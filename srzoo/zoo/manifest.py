@@ -7,16 +7,18 @@ filenames and malformed checksums are rejected with a one-line error naming the 
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
+
+from srzoo.constants import manifest_override, origin_mirror
 from srzoo.errors import SrzooError
-from srzoo.models.registry import Form, ModelFamily, get_family
+from srzoo.fsutil import atomic_path
+from srzoo.models import Form, ModelFamily, get_family
 
 MANIFEST_PATH = Path(__file__).resolve().parent / "zoo.toml"
 SCHEMA_VERSION = 1
@@ -74,7 +76,7 @@ class Source:
 
     def origin_url(self) -> str:
         """`url`, on the mirror named by `$SRZOO_ORIGIN_ENDPOINT` if set (like `HF_ENDPOINT` for the Hub)."""
-        mirror = os.environ.get("SRZOO_ORIGIN_ENDPOINT", "").rstrip("/")
+        mirror = origin_mirror()
         return mirror + self.url.removeprefix(ORIGIN_HOST) if mirror else self.url
 
 
@@ -133,8 +135,7 @@ class ZooEntry:
 
 def manifest_path() -> Path:
     """`$SRZOO_MANIFEST`, else the `zoo.toml` shipped inside the package."""
-    env = os.environ.get("SRZOO_MANIFEST")
-    return Path(env).expanduser() if env else MANIFEST_PATH
+    return manifest_override() or MANIFEST_PATH
 
 
 def load_manifest(path: Path | None = None) -> tuple[ZooEntry, ...]:
@@ -351,3 +352,63 @@ def _scores(table: dict[str, Any], where: str, ssim_optional: bool = False) -> S
             raise SrzooError(f"{where}.{dataset}: {pair} is not a plausible {shape}")
         scores[dataset] = (psnr, ssim)
     return scores
+
+
+def update_measured(scores: dict[tuple[str, int], Scores], path: Path) -> list[str]:
+    """Merge (name, scale) -> {dataset: (PSNR, SSIM)} into the entries' `measured` tables at `path`.
+
+    Only each entry's `measured = {...}` line changes (or is added), so the file keeps its layout and
+    comments; the new text is validated before it atomically replaces the file. Returns the labels
+    of the entries written.
+    """
+    path = Path(path).resolve()  # a symlinked manifest: replace its target
+    entries = {(e.name, e.scale): e for e in load_manifest(path)}
+    text = path.read_text(encoding="utf-8")
+    for key, new in scores.items():
+        entry = entries.get(key)
+        if entry is None or not entry.available:
+            raise SrzooError(f"{path}: no entry with weights for {key[0]} x{key[1]}; nothing was written")
+        text = _set_measured(text, key, _measured_line({**entry.measured, **new}))
+    parse_manifest(tomllib.loads(text), str(path))
+    mode = path.stat().st_mode & 0o777
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(mode)
+    return [entries[key].label for key in scores]
+
+
+def _measured_line(scores: Scores) -> str:
+    cells = ", ".join(f"{name} = [{scores[name][0]:.3f}, {scores[name][1]:.4f}]"
+                      for name in DATASETS if name in scores)
+    return f"measured = {{ {cells} }}"
+
+
+_BLOCK = "[[models]]"
+_KEY = re.compile(r"^(\w+)\s*=\s*(.*)$")
+
+
+def _set_measured(text: str, key: tuple[str, int], line: str) -> str:
+    """`text` with the `measured` line of entry `key` = (name, scale) replaced by `line` (or added).
+
+    A new line goes after the entry's `paper` / `paper_note` / `paper_verified` lines, else after its last key.
+    """
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, raw in enumerate(lines) if raw.strip() == _BLOCK] + [len(lines)]
+    for start, end in zip(starts, starts[1:]):
+        keys = {m[1]: (i, m[2]) for i in range(start + 1, end) if (m := _KEY.match(lines[i].strip()))}
+        if (_plain(keys, "name"), _plain(keys, "scale")) != (key[0], str(key[1])):
+            continue
+        if "measured" in keys:
+            lines[keys["measured"][0]] = line + "\n"
+            return "".join(lines)
+        after = max((keys[k][0] for k in ("paper", "paper_note", "paper_verified") if k in keys),
+                    default=max(i for i, _ in keys.values()))
+        lines[after] = lines[after].rstrip("\r\n") + "\n"
+        lines.insert(after + 1, line + "\n")
+        return "".join(lines)
+    raise SrzooError(f"no [[models]] entry for {key[0]} x{key[1]} in the manifest")
+
+
+def _plain(keys: dict[str, tuple[int, str]], name: str) -> str | None:
+    """A simple value (string or number) as written in the entry, unquoted, without a comment."""
+    return keys[name][1].split("#")[0].strip().strip('"') if name in keys else None

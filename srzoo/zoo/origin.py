@@ -18,11 +18,16 @@ from huggingface_hub import constants
 from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import silent_tqdm
 
+from srzoo.constants import weights_dir
 from srzoo.errors import SrzooError
-from srzoo.paths import weights_dir
-from srzoo.zoo.hub import HUB_ERRORS, hub_error_reason, hub_warnings_silenced
 from srzoo.fsutil import sha256_file
-from srzoo.zoo.integrity import ChecksumError, record_path, verify_checkpoint, write_record
+from srzoo.zoo.hub import HUB_ERRORS, hub_error_reason, hub_warnings_silenced
+from srzoo.zoo.integrity import (
+    ChecksumError,
+    record_path,
+    verify_checkpoint,
+    write_record,
+)
 from srzoo.zoo.manifest import ZooEntry
 
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"

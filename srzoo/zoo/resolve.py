@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Literal
 
 from huggingface_hub import constants
 
+from srzoo.constants import DEFAULT_MODEL, DEFAULT_SCALE, weights_dir
 from srzoo.errors import SrzooError, UsageError
-from srzoo.models import build_model, check_scale, get_family
-from srzoo.paths import weights_dir
+from srzoo.models import SCALES, build_model, check_scale, get_family
 from srzoo.zoo.hub import HubMissError, discard_cached, hub_cached, hub_download
 from srzoo.zoo.integrity import ChecksumError, verify
 from srzoo.zoo.manifest import ZooEntry, find_entry
@@ -153,13 +153,40 @@ def load_pretrained(name: str, scale: int, weights: Path | None = None) -> nn.Mo
     return load_network(family.name, scale, resolve_weights(family.name, scale, weights).path)
 
 
+def check_choice(model: str | None, scale: int | None) -> None:
+    """A usage error for an unknown model, or a scale that it (or, without a model, every model) lacks."""
+    if model is not None:
+        check_scale(get_family(model), DEFAULT_SCALE if scale is None else scale)
+    elif scale is not None and scale not in SCALES:
+        raise UsageError(f"no model has an x{scale} variant (scales: {', '.join(map(str, SCALES))})")
+
+
+def choose_network(model: str | None, scale: int | None, weights: Path | None) -> tuple[str, int]:
+    """The family name and scale to run: what a `weights` file holds (a given model or scale must
+    agree with it), else the given ones, else the defaults. Usage errors come before any file is read."""
+    check_choice(model, scale)
+    if weights is not None:
+        from srzoo.zoo.convert import identify  # torch: only when a file is read
+
+        reading = identify(Path(weights), model, scale)
+        return reading.family, reading.scale
+    family = get_family(model or DEFAULT_MODEL)
+    scale = DEFAULT_SCALE if scale is None else scale
+    check_scale(family, scale)
+    return family.name, scale
+
+
 def load_network(name: str, scale: int, path: Path) -> nn.Module:
-    """The network stored in the (already verified) safetensors file `path`, in inference form."""
-    from srzoo.zoo.convert import detect_form, first_mismatch  # torch: only when a network is loaded
-    from srzoo.zoo.weightfile import load_weights
+    """The network stored in the (already verified) weights file `path` (safetensors, or an authors'
+    checkpoint), in inference form."""
+    from srzoo.zoo.convert import (  # torch: only when loading
+        detect_form,
+        first_mismatch,
+        read_weights_file,
+    )
 
     family = get_family(name)
-    state, metadata = load_weights(path)
+    state, metadata = read_weights_file(path)
     form = metadata.get("form") or detect_form(family, scale, state)
     if form not in family.forms:
         raise SrzooError(f"{path}: form {form!r} is not one of {family.title}'s ({', '.join(family.forms)})")
@@ -169,7 +196,7 @@ def load_network(name: str, scale: int, path: Path) -> nn.Module:
         raise SrzooError(f"{path} does not fit {family.title} x{scale} ({form} form): {problem}")
     model.load_state_dict(state, strict=True)
     if form == "training":
-        if family.fold is None:
+        if family.folder is None:
             raise SrzooError(f"{family.title} has no re-parameterisation to fold {path} with")
         model = family.fold(model.eval())
     return model.eval()

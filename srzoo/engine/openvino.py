@@ -2,8 +2,8 @@
 
 The torch path stays the reference; this one is used for whole-image runs on the CPU when
 OpenVINO is installed and was measured faster for the family and precision (see
-`inference.Profile.openvino`). Graphs are exported once per (network weights, precision, input
-shape) and cached on disk under `cache_dir()`; the first run of a shape says that it is
+`ModelFamily.openvino`). Graphs are exported once per (network weights, precision, input
+shape) and cached on disk under `graph_cache_dir()`; the first run of a shape says that it is
 preparing. Any failure to export, compile or run is reported once and the run falls back to
 torch. Tiles never go through it (the breadth-first stages and the statistics overrides are
 torch code).
@@ -22,25 +22,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from srzoo.constants import graph_cache_dir
+
 HINTS = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
 
 def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
-
-
-def default_backend() -> str:
-    """What `backend="auto"` may use: `$SRZOO_BACKEND` (torch, openvino) or auto."""
-    return os.environ.get("SRZOO_BACKEND", "auto")
-
-
-def cache_dir() -> Path:
-    """`$SRZOO_CACHE_DIR`, else `$XDG_CACHE_HOME/srzoo/graphs` (default ~/.cache/srzoo/graphs)."""
-    env = os.environ.get("SRZOO_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "srzoo" / "graphs"
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -71,7 +59,7 @@ class OpenVINONet:
 
     def path(self, shape: tuple[int, ...]) -> Path:
         b, _, h, w = shape
-        return cache_dir() / f"{self.label}-{self.digest}-{self.hint}-{b}x{h}x{w}.xml"
+        return graph_cache_dir() / f"{self.label}-{self.digest}-{self.hint}-{b}x{h}x{w}.xml"
 
     def _compile(self, shape: tuple[int, ...]) -> object:
         import openvino as ov

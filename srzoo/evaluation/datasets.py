@@ -1,12 +1,12 @@
 """Benchmark datasets: lookup by name, the LR source for a scale, and (HR, LR) image pairs.
 
-Layout under the data root (`--data-root`, else `srzoo.paths.data_root()`):
+Layout under the data root (`--data-root`, else `srzoo.constants.data_root()`):
 
     <root>/<Name>/HR/<image>.<ext>                      ground truth (any size, RGB or grey)
     <root>/<Name>/LR_bicubic/X<s>/<image>x<s>.<ext>     optional genuine MATLAB LR inputs
 
 The LR inputs (`LrChoice`): "auto" reads `LR_bicubic/X<s>` where it exists and otherwise makes the
-LR from the HR image with `srzoo.imresize.make_lr`'s "basicsr" recipe; "basicsr" or "matlab" always
+LR from the HR image with `srzoo.evaluation.imresize.make_lr`'s "basicsr" recipe; "basicsr" or "matlab" always
 make it with that recipe ("matlab" is bit-exact with the classic benchmark files).
 """
 
@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 
 from srzoo.errors import SrzooError, UsageError
-from srzoo.imagefile import IMAGE_SUFFIXES
-from srzoo.imresize import LR_RECIPES, LrRecipe, make_lr
+from srzoo.evaluation.imresize import LR_RECIPES, LrRecipe, make_lr
+from srzoo.media.images import IMAGE_SUFFIXES
 from srzoo.zoo.manifest import DATASETS
 
 __all__ = ["DATASETS", "LR_CHOICES", "Dataset", "ImagePair", "LrChoice", "LrSource", "canonical_name",

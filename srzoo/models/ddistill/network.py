@@ -13,13 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srzoo.models.layers import ChannelMoments, RFDNESA
-from srzoo.models.registry import Form, get_family
+from srzoo.models.ddistill import MIN_INPUT_SIZE
+from srzoo.models.family import Form
+from srzoo.models.layers import RFDNESA, ChannelMoments
 
-MIN_INPUT_SIZE = get_family("ddistill").min_input_size  # one value, in the registry
 
-
-def _act(x: torch.Tensor) -> torch.Tensor:
+def act(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.05)
 
 
@@ -214,7 +213,7 @@ class RDU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out, res = self.unit(x)
-        return (_act(out) if self.activate else out), res
+        return (act(out) if self.activate else out), res
 
 
 class DFDB(nn.Module):
@@ -237,11 +236,11 @@ class DFDB(nn.Module):
         self.esa = RFDNESA(channels, channels // 4)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        d1 = _act(self.c1_d(x))
+        d1 = act(self.c1_d(x))
         r1, res1 = self.c1_r(x)
-        d2 = _act(self.c2_d(r1))
+        d2 = act(self.c2_d(r1))
         r2, res2 = self.c2_r(r1)
-        d3 = _act(self.c3_d(r2))
+        d3 = act(self.c3_d(r2))
         r3, res3 = self.c3_r(r2)
         o = self.c5(torch.cat([d1, d2, d3, self.c4(r3)], dim=1))
         agg = torch.sigmoid(self.PAconv(o)) * self.conv1x1(torch.cat([x, res1, res2, res3], dim=1))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -10,7 +9,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from srzoo.inference import DTYPES, Upscaler, pick_device
+from srzoo.engine.device import DTYPES, pick_device
+from srzoo.engine.upscaler import Upscaler
 from srzoo.models import build_model, get_family
 
 

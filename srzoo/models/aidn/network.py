@@ -12,13 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srzoo.models.aidn import MIN_INPUT_SIZE
+from srzoo.models.family import Form
 from srzoo.models.layers import RFDNESA
-from srzoo.models.registry import Form, get_family
-
-MIN_INPUT_SIZE = get_family("aidn").min_input_size  # one value, in the registry
 
 
-def _act(x: torch.Tensor) -> torch.Tensor:
+def act(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.05)
 
 
@@ -44,20 +43,20 @@ class ARFDB(nn.Module):
     def _paths(self, stage: int, x: torch.Tensor) -> torch.Tensor:
         """Sum of the stage's vertical-horizontal and horizontal-vertical paths."""
         l1, l2, m1, m2 = (getattr(self, f"c{stage}_{n}") for n in ("l1", "l2", "m1", "m2"))
-        return l2(_act(l1(x))) + m2(_act(m1(x)))
+        return l2(act(l1(x))) + m2(act(m1(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mpa(self.features(x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Everything before the ESA (local: a receptive radius of 4 px)."""
-        d1 = _act(self.c0_d(x))
-        r1 = _act(self._paths(1, x) + d1)
-        d2 = _act(self.c1_d(r1))
-        r2 = _act(self._paths(2, r1) + r1 + d2 + d1)
-        d3 = _act(self.c2_d(r2))
-        r3 = _act(self._paths(3, r2) + r2 + d3 + d2 + d1)
-        r4 = _act(self.c4(r3))
+        d1 = act(self.c0_d(x))
+        r1 = act(self._paths(1, x) + d1)
+        d2 = act(self.c1_d(r1))
+        r2 = act(self._paths(2, r1) + r1 + d2 + d1)
+        d3 = act(self.c2_d(r2))
+        r3 = act(self._paths(3, r2) + r2 + d3 + d2 + d1)
+        r4 = act(self.c4(r3))
         return self.c5(torch.cat([d1, d2, d3, r4], dim=1))
 
 

@@ -16,26 +16,57 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 from PIL import Image
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from srzoo import api
+from srzoo.engine.upscaler import Upscaler
 from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import atomic_path
-from srzoo.imagefile import (DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Network, pillow_format, read_image,
-                             upscale_pixels, write_image)
-from srzoo.inference import Upscaler
-from srzoo.models import check_scale, get_family
-from srzoo.video import VIDEO_SUFFIXES, FrameNetwork, VideoSettings, muxer_for, upscale_video
-from srzoo.zoo.resolve import resolve_weights
-
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+from srzoo.media.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    Network,
+    pillow_format,
+    read_image,
+    upscale_pixels,
+    write_image,
+)
+from srzoo.media.video import (
+    VIDEO_SUFFIXES,
+    FrameNetwork,
+    VideoSettings,
+    muxer_for,
+    upscale_video,
+)
+from srzoo.models import get_family
+from srzoo.zoo.resolve import choose_network, resolve_weights
 
 STDIO = "-"
+Outcome = Literal["done", "skipped", "failed", "note"]
+Progress = Callable[[int, int | None], None]
+
+
+class Reporter:
+    """Where a batch tells what it does; this base says nothing (the library never prints).
+
+    `srzoo.cli.progress.RichReporter` shows it on a terminal. Calls may come from one worker
+    thread per device."""
+
+    def start(self, total: int) -> None:
+        """The batch has `total` jobs."""
+
+    def job(self, label: str) -> Progress:
+        """Job `label` starts; the result is called with (done, total or None) steps of it."""
+        return lambda done, total: None
+
+    def job_ended(self, label: str) -> None:
+        """Job `label` ended (whatever the outcome)."""
+
+    def outcome(self, kind: Outcome, label: str, message: str) -> None:
+        """A one-line result or note about job `label`."""
 
 
 @dataclass(frozen=True)
@@ -81,25 +112,31 @@ class Summary:
     def exit_code(self) -> int:
         return 1 if self.failed else 0
 
+    def to_json(self) -> dict[str, Any]:
+        """The summary as `--json` prints it (with `exit_code`)."""
+        return {**asdict(self), "exit_code": self.exit_code}
 
-def upscale_files(inputs: list[str], output: Path | None = None, model: str = "lkdn", scale: int = 4, *,
+
+def upscale_files(inputs: list[str], output: Path | None = None, model: str | None = None,
+                  scale: int | None = None, *,
                   image_format: str | None = None, quality: int | None = None, recursive: bool = False,
                   pattern: str | None = None, overwrite: bool = False, tile: int | str = "auto",
                   tile_overlap: int | None = None, ensemble: bool = False, device: str = "auto",
                   precision: str = "auto", weights: Path | None = None, codec: str | None = None,
                   crf: int | None = None, pix_fmt: str | None = None, tiling: str = "auto",
                   backend: str = "auto",
-                  max_pixels: int | None = DEFAULT_MAX_PIXELS, quiet: bool = True,
-                  shard: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Upscale files, folders, videos or `-` (stdin to stdout); returns the `--json` summary.
+                  max_pixels: int | None = DEFAULT_MAX_PIXELS, reporter: Reporter | None = None,
+                  shard: tuple[int, int] | None = None) -> Summary:
+    """Upscale files, folders, videos or `-` (stdin to stdout); returns the summary (`to_json()`
+    is what `--json` prints). `reporter` hears of progress and outcomes (default: nothing).
 
     `image_format` None keeps each input's format; `max_pixels` None means no limit. `shard` (K, N)
     keeps every N-th input by sorted path, starting at the K-th, so N processes split a batch with
     no overlap and the same output layout. Usage errors raise `UsageError`; a failing input is
     recorded in the summary's `failed` and the batch goes on.
     """
-    family = get_family(model)
-    check_scale(family, scale)
+    name, scale = choose_network(model, scale, weights)
+    family = get_family(name)
     check_codec(codec)
     suffix = f"_{family.name}_x{scale}"
     jobs, missing = plan(list(inputs), output, suffix, image_format, recursive, pattern)
@@ -110,8 +147,9 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str = "l
                          "(srzoo upscale - -s 2 < in.png > out.png) or give -o FILE")
     options = Options(scale, overwrite, image_format, quality, max_pixels, VideoSettings(codec, crf, pix_fmt))
     summary = Summary(family.name, scale, inputs=list(inputs))
+    reporter = reporter or Reporter()
     for failure in missing:
-        _fail(summary, failure["input"], failure["error"])
+        _fail(summary, reporter, failure["input"], failure["error"])
     engine = {"precision": precision, "tile": tile, "tile_overlap": tile_overlap, "ensemble": ensemble,
               "tiling": tiling, "backend": backend}
 
@@ -127,10 +165,10 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str = "l
 
     devices = device_list(device)
     if len(devices) == 1:
-        run_batch(jobs, options, loader(devices[0]), summary, quiet)
+        run_batch(jobs, options, loader(devices[0]), summary, reporter)
     else:
-        run_on_devices(jobs, options, [loader(on) for on in devices], summary)
-    return {**asdict(summary), "exit_code": summary.exit_code}
+        run_on_devices(jobs, options, [loader(on) for on in devices], summary, reporter)
+    return summary
 
 
 def device_list(device: str) -> list[str]:
@@ -149,7 +187,7 @@ def device_list(device: str) -> list[str]:
 
 
 def run_on_devices(jobs: list[Job], options: Options, loads: list[Callable[[], Upscaler]],
-                   summary: Summary) -> None:
+                   summary: Summary, reporter: Reporter) -> None:
     """One worker thread per device, each over its share of the jobs; results merged into `summary`.
 
     On Ctrl-C the workers stop after their current file (written whole, or not at all)."""
@@ -157,7 +195,8 @@ def run_on_devices(jobs: list[Job], options: Options, loads: list[Callable[[], U
     stop = threading.Event()
     parts = [Summary(summary.model, summary.scale) for _ in loads]
     with ThreadPoolExecutor(len(loads), thread_name_prefix="srzoo-device") as pool:
-        futures = [pool.submit(run_batch, share(jobs, index + 1, len(loads)), options, load, part, True, stop)
+        quiet = _FailuresOnly(reporter)
+        futures = [pool.submit(run_batch, share(jobs, index + 1, len(loads)), options, load, part, quiet, stop)
                    for index, (load, part) in enumerate(zip(loads, parts))]
         try:
             for future in futures:
@@ -171,6 +210,17 @@ def run_on_devices(jobs: list[Job], options: Options, loads: list[Callable[[], U
         summary.failed += part.failed
     summary.timings["model_load_s"] = max(part.timings.get("model_load_s", 0.0) for part in parts)
     summary.timings["total_s"] = round(time.perf_counter() - start, 3)
+
+
+class _FailuresOnly(Reporter):
+    """Passes on failures and notes only (device workers run side by side: no bars)."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+
+    def outcome(self, kind: Outcome, label: str, message: str) -> None:
+        if kind in ("failed", "note"):
+            self.inner.outcome(kind, label, message)
 
 
 def share(jobs: list[Job], k: int, n: int) -> list[Job]:
@@ -271,43 +321,30 @@ def _target(file: Path, root: Path | None, folder: Path | None, suffix: str, ima
 
 
 def run_batch(jobs: list[Job], options: Options, load: Callable[[], Upscaler], summary: Summary,
-              quiet: bool, stop: threading.Event | None = None) -> None:
+              reporter: Reporter, stop: threading.Event | None = None) -> None:
     """Run every job, skipping existing outputs and recording failures; the model loads on first use.
     A set `stop` ends the batch before the next job."""
     start = time.perf_counter()
     protected = {job.source.resolve() for job in jobs if job.source is not None}
     planned: set[Path] = set()
     upscaler = None
-    with _progress(quiet) as progress:
-        files = progress.add_task("files", total=len(jobs))
-        for job in jobs:
-            if stop is not None and stop.is_set():
-                break
-            reason = _conflict(job, protected, planned)
-            if reason is not None:
-                _fail(summary, job.label, f"output {job.target} {reason}")
-            elif job.target is not None and job.target.exists() and not options.overwrite:
-                summary.skipped.append({"input": job.label, "output": str(job.target), "reason": "output exists"})
-                if not quiet:
-                    progress.console.print(f"[dim]skipped[/] {job.label}: {job.target} exists (--overwrite to "
-                                           "redo)", markup=True, highlight=False)
-            else:
-                if upscaler is None:
-                    loading = time.perf_counter()
-                    upscaler = load()
-                    summary.timings["model_load_s"] = round(time.perf_counter() - loading, 3)
-                _run_job(job, upscaler, options, summary, progress, quiet)
-            progress.advance(files)
+    reporter.start(len(jobs))
+    for job in jobs:
+        if stop is not None and stop.is_set():
+            break
+        reason = _conflict(job, protected, planned)
+        if reason is not None:
+            _fail(summary, reporter, job.label, f"output {job.target} {reason}")
+        elif job.target is not None and job.target.exists() and not options.overwrite:
+            summary.skipped.append({"input": job.label, "output": str(job.target), "reason": "output exists"})
+            reporter.outcome("skipped", job.label, f"{job.target} exists (--overwrite to redo)")
+        else:
+            if upscaler is None:
+                loading = time.perf_counter()
+                upscaler = load()
+                summary.timings["model_load_s"] = round(time.perf_counter() - loading, 3)
+            _run_job(job, upscaler, options, summary, reporter)
     summary.timings["total_s"] = round(time.perf_counter() - start, 3)
-
-
-def _progress(quiet: bool) -> Progress:
-    """Bars for files and for the current file's tiles/frames, on stderr, only on a terminal.
-
-    stdout is left alone: it may carry image bytes or the JSON summary."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True, redirect_stdout=False, redirect_stderr=False,
-                    disable=quiet or not err_console.is_terminal)
 
 
 def _conflict(job: Job, protected: set[Path], planned: set[Path]) -> str | None:
@@ -323,36 +360,32 @@ def _conflict(job: Job, protected: set[Path], planned: set[Path]) -> str | None:
     return None
 
 
-def _fail(summary: Summary, label: str, message: str) -> None:
+def _fail(summary: Summary, reporter: Reporter, label: str, message: str) -> None:
     summary.failed.append({"input": label, "error": message})
-    err_console.print(f"[red]failed[/] {label}: {message}", markup=True, highlight=False)
+    reporter.outcome("failed", label, message)
 
 
-def _run_job(job: Job, upscaler: Upscaler, options: Options, summary: Summary, progress: Progress,
-             quiet: bool) -> None:
+def _run_job(job: Job, upscaler: Upscaler, options: Options, summary: Summary, reporter: Reporter) -> None:
     """Process one job; any error is recorded and the batch goes on (Ctrl-C stops it)."""
     started = time.perf_counter()
-    step = progress.add_task(f"  {job.label}", total=None)
-
-    def report(done: int, total: int | None) -> None:
-        progress.update(step, completed=done, total=total)
-
+    report = reporter.job(job.label)
     try:
         if job.is_video:
             details = _do_video(job, api.frame_network(upscaler), options, report)
         else:
             details = _do_image(job, api.network(upscaler, report), options)
     except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
-        _fail(summary, job.label, str(exc) if isinstance(exc, SrzooError) else f"{type(exc).__name__}: {exc}")
+        reporter.job_ended(job.label)
+        _fail(summary, reporter, job.label,
+              str(exc) if isinstance(exc, SrzooError) else f"{type(exc).__name__}: {exc}")
         return
-    finally:
-        progress.remove_task(step)
+    reporter.job_ended(job.label)
     seconds = round(time.perf_counter() - started, 3)
     target = STDIO if job.target is None else str(job.target)
     summary.outputs.append({"input": job.label, "output": target, "seconds": seconds, **details})
-    if not quiet:
-        progress.console.print(f"[green]done[/] {job.label} -> {target} ({seconds:.1f} s)", markup=True,
-                               highlight=False)
+    for note in details.get("notes", []):
+        reporter.outcome("note", job.label, note)
+    reporter.outcome("done", job.label, f"{target} ({seconds:.1f} s)")
 
 
 def _do_image(job: Job, network: Network, options: Options) -> dict[str, Any]:
@@ -361,8 +394,6 @@ def _do_image(job: Job, network: Network, options: Options) -> dict[str, Any]:
     picture = read_image(source, options.max_pixels)
     notes = [f"animated image: only the first of its {picture.frames} frames is upscaled (convert it to a "
              "video, e.g. MP4 or WebM, to upscale every frame)"] if picture.frames > 1 else []
-    for note in notes:
-        err_console.print(f"[yellow]note[/] {job.label}: {note}", markup=True, highlight=False)
     result = replace(picture, pixels=upscale_pixels(picture.pixels, network))
     if job.target is None:
         buffer = io.BytesIO()
@@ -377,11 +408,9 @@ def _do_image(job: Job, network: Network, options: Options) -> dict[str, Any]:
 
 def _do_video(job: Job, network: FrameNetwork, options: Options,
               report: Callable[[int, int | None], None]) -> dict[str, Any]:
-    """Upscale one video file; notes on streams that could not be copied go to stderr."""
+    """Upscale one video file; notes on streams that could not be copied go into its details."""
     assert job.source is not None and job.target is not None
     muxer = muxer_for(job.target)
     with atomic_path(job.target) as tmp:
         result = upscale_video(job.source, tmp, network, options.scale, options.video, muxer, report)
-    for note in result.notes:
-        err_console.print(f"[yellow]note[/] {job.label}: {note}", markup=True, highlight=False)
     return {"frames": result.frames, "notes": result.notes}

@@ -11,10 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srzoo.models.layers import BSConvU, ChannelLayerNorm, ChannelMoments, GatedAttention
-from srzoo.models.registry import Form, get_family
-
-MIN_INPUT_SIZE = get_family("alkdn").min_input_size  # one value, in the registry
+from srzoo.models.alkdn import MIN_INPUT_SIZE
+from srzoo.models.family import Form
+from srzoo.models.layers import (
+    BSConvU,
+    ChannelLayerNorm,
+    ChannelMoments,
+    GatedAttention,
+)
 
 
 class ALKConv(nn.Module):

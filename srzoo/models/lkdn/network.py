@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srzoo.models.family import Form
 from srzoo.models.layers import BSConvU, ChannelLayerNorm
-from srzoo.models.registry import Form
 
 
 class RBSB(nn.Module):

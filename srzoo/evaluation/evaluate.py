@@ -7,9 +7,7 @@ channel of MATLAB's rgb2ycbcr with `scale` pixels cropped from each border; mean
 
 from __future__ import annotations
 
-import re
 import time
-import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +16,17 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from srzoo.datasets import Dataset, ImagePair, LrChoice, load_pairs
-from srzoo.errors import SrzooError
-from srzoo.fsutil import atomic_path
-from srzoo.imagefile import Network
-from srzoo.zoo.manifest import DATASETS, Scores, load_manifest, parse_manifest
-from srzoo.metrics import evaluate_pair
 
-__all__ = ["ImageScore", "Job", "SetResult", "batches", "evaluate", "on_uint8", "protocol", "update_manifest"]
+from srzoo.engine.device import is_out_of_memory
+from srzoo.engine.upscaler import Upscaler
+from srzoo.errors import SrzooError
+from srzoo.evaluation.datasets import Dataset, ImagePair, LrChoice, load_pairs
+from srzoo.evaluation.metrics import evaluate_pair
+from srzoo.fsutil import atomic_path
+from srzoo.media.images import Network
+from srzoo.zoo.manifest import Scores
+
+__all__ = ["ImageScore", "Job", "SetResult", "batches", "evaluate", "on_uint8", "measured_scores", "protocol"]
 
 # Largest batch of same-size LR images run together (in LR pixels, and in images).
 BATCH_PIXELS = 1 << 16
@@ -120,8 +121,6 @@ class Job:
 
 
 def _float32(network: Network) -> Network:
-    from srzoo.inference import Upscaler
-
     return network.exact() if isinstance(network, Upscaler) else network
 
 
@@ -146,7 +145,7 @@ def on_uint8(network: Network, device: torch.device | str = "cpu", fallback: Net
         try:
             return run(lrs, network)
         except RuntimeError as exc:
-            if not _out_of_memory(exc):
+            if not is_out_of_memory(exc):
                 raise
         if len(lrs) > 1:
             return [sr for lr in lrs for sr in upscale([lr])]
@@ -156,11 +155,6 @@ def on_uint8(network: Network, device: torch.device | str = "cpu", fallback: Net
         return run(lrs, fallback)
 
     return upscale
-
-
-def _out_of_memory(exc: RuntimeError) -> bool:
-    """Whether `exc` is PyTorch running out of (GPU or CPU) memory."""
-    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
 
 
 def batches(pairs: Iterable[ImagePair], max_pixels: int = BATCH_PIXELS,
@@ -221,64 +215,9 @@ def _save(folder: Path, batch: list[ImagePair], srs: list[np.ndarray]) -> None:
         raise SrzooError(f"cannot write the SR images to {folder}: {exc.strerror or exc}") from exc
 
 
-def update_manifest(results: list[SetResult], path: Path) -> list[str]:
-    """Merge the results into their entries' `measured` tables in the manifest at `path`.
-
-    Only each entry's `measured = {...}` line changes (or is added), so the file keeps its layout and
-    comments; the new text is validated before it atomically replaces the file. Returns the labels
-    of the entries written.
-    """
-    path = Path(path).resolve()  # the packaged zoo.toml may be a symlink: replace its target
-    entries = {(e.name, e.scale): e for e in load_manifest(path)}
+def measured_scores(results: list[SetResult]) -> dict[tuple[str, int], Scores]:
+    """The results as (entry name, scale) -> {dataset: (PSNR, SSIM)}, for `srzoo.zoo.manifest.update_measured`."""
     scores: dict[tuple[str, int], Scores] = {}
     for result in results:
         scores.setdefault((result.model, result.scale), {})[result.dataset] = (result.psnr, result.ssim)
-    text = path.read_text(encoding="utf-8")
-    for key, new in scores.items():
-        entry = entries.get(key)
-        if entry is None or not entry.available:
-            raise SrzooError(f"{path}: no entry with weights for {key[0]} x{key[1]}; nothing was written")
-        text = _set_measured(text, key, _measured_line({**entry.measured, **new}))
-    parse_manifest(tomllib.loads(text), str(path))
-    mode = path.stat().st_mode & 0o777
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.chmod(mode)
-    return [entries[key].label for key in scores]
-
-
-def _measured_line(scores: Scores) -> str:
-    cells = ", ".join(f"{name} = [{scores[name][0]:.3f}, {scores[name][1]:.4f}]"
-                      for name in DATASETS if name in scores)
-    return f"measured = {{ {cells} }}"
-
-
-_BLOCK = "[[models]]"
-_KEY = re.compile(r"^(\w+)\s*=\s*(.*)$")
-
-
-def _set_measured(text: str, key: tuple[str, int], line: str) -> str:
-    """`text` with the `measured` line of entry `key` = (name, scale) replaced by `line` (or added).
-
-    A new line goes after the entry's `paper` / `paper_note` / `paper_verified` lines, else after its last key.
-    """
-    lines = text.splitlines(keepends=True)
-    starts = [i for i, raw in enumerate(lines) if raw.strip() == _BLOCK] + [len(lines)]
-    for start, end in zip(starts, starts[1:]):
-        keys = {m[1]: (i, m[2]) for i in range(start + 1, end) if (m := _KEY.match(lines[i].strip()))}
-        if (_plain(keys, "name"), _plain(keys, "scale")) != (key[0], str(key[1])):
-            continue
-        if "measured" in keys:
-            lines[keys["measured"][0]] = line + "\n"
-            return "".join(lines)
-        after = max((keys[k][0] for k in ("paper", "paper_note", "paper_verified") if k in keys),
-                    default=max(i for i, _ in keys.values()))
-        lines[after] = lines[after].rstrip("\r\n") + "\n"
-        lines.insert(after + 1, line + "\n")
-        return "".join(lines)
-    raise SrzooError(f"no [[models]] entry for {key[0]} x{key[1]} in the manifest")
-
-
-def _plain(keys: dict[str, tuple[int, str]], name: str) -> str | None:
-    """A simple value (string or number) as written in the entry, unquoted, without a comment."""
-    return keys[name][1].split("#")[0].strip().strip('"') if name in keys else None
+    return scores

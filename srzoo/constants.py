@@ -1,0 +1,69 @@
+"""Every `SRZOO_*` environment switch and every default that more than one module shares.
+
+Environment switches (each read here, at call time, so that tests and long-lived processes see
+changes):
+
+- `SRZOO_WEIGHTS_DIR`: where downloaded and imported weights live (`weights_dir()`).
+- `SRZOO_DATA`: the root of the benchmark and training data sets (`data_root()`).
+- `SRZOO_CACHE_DIR`: where compiled graphs are cached (`graph_cache_dir()`).
+- `SRZOO_BACKEND`: `torch` or `openvino` forces the back-end that `backend="auto"` picks.
+- `SRZOO_MANIFEST`: a zoo.toml to use instead of the packaged one.
+- `SRZOO_ORIGIN_ENDPOINT`: a mirror of the authors' sites (like `HF_ENDPOINT` for the Hub).
+- `SRZOO_DEBUG`: a traceback instead of the one-line "internal error".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MODEL = "lkdn"
+DEFAULT_SCALE = 4
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "")
+
+
+def _user_dir(xdg_var: str, fallback: str) -> Path:
+    base = _env(xdg_var)
+    return Path(base) if base else Path.home() / fallback
+
+
+def weights_dir() -> Path:
+    """`$SRZOO_WEIGHTS_DIR`, else `$XDG_CACHE_HOME/srzoo/weights` (default ~/.cache/srzoo/weights)."""
+    env = _env("SRZOO_WEIGHTS_DIR")
+    return Path(env).expanduser() if env else _user_dir("XDG_CACHE_HOME", ".cache") / "srzoo" / "weights"
+
+
+def data_root() -> Path:
+    """`$SRZOO_DATA`, else `$XDG_DATA_HOME/srzoo/datasets` (default ~/.local/share/srzoo/datasets)."""
+    env = _env("SRZOO_DATA")
+    return Path(env).expanduser() if env else _user_dir("XDG_DATA_HOME", ".local/share") / "srzoo" / "datasets"
+
+
+def graph_cache_dir() -> Path:
+    """`$SRZOO_CACHE_DIR`, else `$XDG_CACHE_HOME/srzoo/graphs` (default ~/.cache/srzoo/graphs)."""
+    env = _env("SRZOO_CACHE_DIR")
+    return Path(env).expanduser() if env else _user_dir("XDG_CACHE_HOME", ".cache") / "srzoo" / "graphs"
+
+
+def forced_backend() -> str:
+    """`$SRZOO_BACKEND` (torch, openvino), else "auto"."""
+    return _env("SRZOO_BACKEND") or "auto"
+
+
+def manifest_override() -> Path | None:
+    """`$SRZOO_MANIFEST`, if set."""
+    env = _env("SRZOO_MANIFEST")
+    return Path(env).expanduser() if env else None
+
+
+def origin_mirror() -> str:
+    """`$SRZOO_ORIGIN_ENDPOINT` without a trailing slash, or ""."""
+    return _env("SRZOO_ORIGIN_ENDPOINT").rstrip("/")
+
+
+def debug() -> bool:
+    """Whether `$SRZOO_DEBUG` asks for tracebacks."""
+    return bool(_env("SRZOO_DEBUG"))
