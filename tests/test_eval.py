@@ -395,12 +395,12 @@ def test_save_images_where_nothing_can_be_written(zoo: Path, capsys: pytest.Capt
 
 def test_progress_is_reported_per_batch_of_images(zoo: Path):
     """What the progress bar counts: every image of the set, once, after every job scored it."""
-    from srzoo.evaluation.evaluate import Job, evaluate
+    from srzoo.evaluation.evaluate import Contender, evaluate
 
     def nearest(lrs: list[np.ndarray]) -> list[np.ndarray]:
         return [lr.repeat(2, axis=0).repeat(2, axis=1) for lr in lrs]
 
     seen: list[int] = []
     dataset = find_dataset("Set5", zoo / "data")
-    (result,) = evaluate([Job("nearest", nearest)], dataset, 2, on_images=seen.append)
+    (result,) = evaluate([Contender("nearest", nearest)], dataset, 2, on_images=seen.append)
     assert sum(seen) == result.images == len(list(dataset.hr_dir.iterdir()))

@@ -6,6 +6,7 @@ with `srzoo.cli.common.command`; this module adds them to the typer application 
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -72,8 +73,25 @@ def _usage_line(exc: typer.TyperException) -> str:
     return f"{message}{hint}"
 
 
+class _StderrNotes(logging.Handler):
+    """Writes each record as `srzoo: message` to whatever `sys.stderr` is at that moment."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"srzoo: {record.getMessage()}\n")
+        sys.stderr.flush()
+
+
+def _show_library_notes() -> None:
+    """The library's one-line notes (warnings on the "srzoo" logger) go to stderr."""
+    logger = logging.getLogger("srzoo")
+    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
+        logger.addHandler(_StderrNotes())
+        logger.propagate = False
+
+
 def run(argv: list[str] | None = None) -> None:
     """Run the CLI, turning every error into one line and an exit code (`srzoo.cli.main` calls it)."""
+    _show_library_notes()
     try:
         command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="srzoo", standalone_mode=False)

@@ -148,17 +148,17 @@ def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[Zo
         save_dir: Path | None, lr_recipe: LrChoice = "auto") -> list[SetResult]:
     """Evaluate every entry on every dataset, one scale at a time, models resident, images read once."""
     from srzoo.evaluation.datasets import list_images
-    from srzoo.evaluation.evaluate import Job, evaluate
+    from srzoo.evaluation.evaluate import Contender, evaluate
 
     results: list[SetResult] = []
     for scale in sorted({e.scale for e in entries}):
         group = [e for e in entries if e.scale == scale]
-        jobs = [Job(e.name, upscaler(e), e.paper, e.paper_verified) for e in group]
+        contenders = [Contender(e.name, upscaler(e), e.paper, e.paper_verified) for e in group]
         for dataset in datasets:
             with _progress() as progress:
                 task = progress.add_task(f"x{scale} {dataset.name}", total=len(list_images(dataset.hr_dir)))
-                scored = evaluate(jobs, dataset, scale, save_dir, lr_recipe,
-                                  on_images=lambda n: progress.advance(task, n))
+                scored = evaluate(contenders, dataset, scale, save_dir, lr_recipe,
+                                  on_images=lambda n, task=task: progress.advance(task, n))
             for result in scored:
                 err_console.print(f"{result.model} x{scale} {result.dataset}: {result.psnr:.3f} dB / "
                                   f"{result.ssim:.4f} ({result.images} images, {result.lr} LR, "

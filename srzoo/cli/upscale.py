@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -18,7 +18,7 @@ from srzoo.zoo.resolve import check_choice
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """Image output format; `same` keeps the input's (stdin: PNG)."""
 
     same = "same"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +41,9 @@ def weights_digest(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def stderr_note(message: str) -> None:
-    print(f"srzoo: {message}", file=sys.stderr, flush=True)
+def log_note(message: str) -> None:
+    """The default for one-line notes: a warning on the "srzoo" logger (the CLI prints it)."""
+    logging.getLogger("srzoo").warning(message)
 
 
 class OpenVINONet:
@@ -50,7 +51,7 @@ class OpenVINONet:
     (B, 3, H, W) float32 CPU tensors in and out."""
 
     def __init__(self, model: nn.Module, label: str, dtype: torch.dtype,
-                 note: Callable[[str], None] = stderr_note) -> None:
+                 note: Callable[[str], None] = log_note) -> None:
         import openvino  # noqa: F401 - fail here when it is not installed
 
         self.model, self.label, self.hint, self.note = model, label, HINTS[dtype], note

@@ -26,7 +26,7 @@ from srzoo.media.images import IMAGE_SUFFIXES
 from srzoo.zoo.manifest import DATASETS
 
 __all__ = ["DATASETS", "LR_CHOICES", "Dataset", "ImagePair", "LrChoice", "LrSource", "canonical_name",
-           "find_dataset", "folder_dataset", "list_images", "load_pairs", "modcrop", "read_image"]
+           "find_dataset", "folder_dataset", "list_images", "load_pairs", "modcrop", "read_rgb"]
 
 LrChoice = Literal["auto", "basicsr", "matlab"]
 LR_CHOICES: tuple[LrChoice, ...] = ("auto", *LR_RECIPES)
@@ -120,7 +120,7 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_rgb(path: Path) -> np.ndarray:
     """An image file as uint8 RGB (H, W, 3); grey images get three equal channels."""
     try:
         with Image.open(path) as img:
@@ -141,7 +141,7 @@ def load_pairs(dataset: Dataset, scale: int, choice: LrChoice = "auto") -> Itera
     lr_dir = dataset.lr_dir(scale) if source == "files" else None
     lr_files = _index_lr(lr_dir, scale) if lr_dir is not None else {}
     for path in list_images(dataset.hr_dir):
-        hr = read_image(path)
+        hr = read_rgb(path)
         if min(hr.shape[:2]) < 3 * scale:
             raise SrzooError(f"{path} is {hr.shape[1]}x{hr.shape[0]}: too small to evaluate at x{scale} (each "
                              f"side needs at least {3 * scale} px, so that something is left after the "
@@ -158,7 +158,7 @@ def load_pairs(dataset: Dataset, scale: int, choice: LrChoice = "auto") -> Itera
 
 def _file_pair(name: str, hr: np.ndarray, lr_path: Path, scale: int) -> ImagePair:
     """The pair with the LR file at `lr_path`, after checking it is exactly the HR size over `scale`."""
-    lr = read_image(lr_path)
+    lr = read_rgb(lr_path)
     if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
         raise SrzooError(f"{lr_path} is {lr.shape[1]}x{lr.shape[0]}, but the HR image cropped to a multiple "
                          f"of {scale} is {hr.shape[1]}x{hr.shape[0]}: not its x{scale} LR input")

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from srzoo.errors import SrzooError
 from srzoo.evaluation.datasets import Dataset as Benchmark
-from srzoo.evaluation.datasets import _index_lr, modcrop, read_image
+from srzoo.evaluation.datasets import _index_lr, modcrop, read_rgb
 from srzoo.evaluation.imresize import make_lr
 from srzoo.fsutil import atomic_path
 from srzoo.media.images import IMAGE_SUFFIXES
@@ -132,12 +132,12 @@ class PatchDataset(Dataset):
         if self.cache is not None and index in self.cache:
             return self.cache[index]
         path = self.files[index]
-        hr = modcrop(read_image(path), self.scale)
+        hr = modcrop(read_rgb(path), self.scale)
         lr = None
         if self.lr_files is not None:
             if path.stem not in self.lr_files:
                 raise SrzooError(f"no LR image for {path.name} in the LR folder")
-            lr = read_image(self.lr_files[path.stem])
+            lr = read_rgb(self.lr_files[path.stem])
             if (lr.shape[0] * self.scale, lr.shape[1] * self.scale) != hr.shape[:2]:
                 raise SrzooError(f"{self.lr_files[path.stem]} is not the x{self.scale} LR of {path}")
         if self.cache is not None:
@@ -192,8 +192,9 @@ class HeldBatches:
             for key in keys:
                 lr, *hr_sized = self.images[key[0]]
                 window = draw_window(key, tuple(lr.shape[-2:]), p, self.mode)
-                t, l = window.top, window.left
-                crops = [lr[:, t:t + p, l:l + p], *(x[:, t * s:(t + p) * s, l * s:(l + p) * s] for x in hr_sized)]
+                t, left = window.top, window.left
+                crops = [lr[:, t:t + p, left:left + p],
+                         *(x[:, t * s:(t + p) * s, left * s:(left + p) * s] for x in hr_sized)]
                 samples.append([_orient_chw(crop, window) for crop in crops])
             yield tuple(torch.stack(column) for column in zip(*samples))
 
@@ -255,7 +256,7 @@ def extract_subimages(files: Sequence[Path], out_dir: Path, size: int = 480, ste
     if (out_dir / _COMPLETE).is_file():
         return out_dir
     for number, path in enumerate(files):
-        image = read_image(path)
+        image = read_rgb(path)
         h, w = image.shape[:2]
         for y in _starts(h, size, step):
             for x in _starts(w, size, step):
