@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -59,6 +60,7 @@ class LoopbackHub(_Server):
         self.files = files
         self.repo_id = repo_id
         self.status: int | None = None      # answer every request with this HTTP status
+        self.fail_next = 0                  # answer this many file requests with 503 first
         self.drop_at: int | None = None     # cut GET bodies at this byte offset ...
         self.drops_left = 0                 # ... this many times (-1: always)
         self.requests: list[tuple[str, str, str | None]] = []
@@ -83,6 +85,9 @@ class _HubHandler(_QuietHandler):
         if hub.status is not None:
             # Retry-After: 0 keeps huggingface_hub's backoff between its retries at one second.
             return self._error(hub.status, {"Retry-After": "0"})
+        if hub.fail_next and "/resolve/" in self.path:
+            hub.fail_next -= 1
+            return self._error(503, {"Retry-After": "0"})
         if not self.path.startswith(f"/{hub.repo_id}/"):  # what the Hub answers for unknown repos
             return self._error(401, {"X-Error-Code": "RepoNotFound"})
         match = re.fullmatch(rf"/{hub.repo_id}/resolve/(?:main|{COMMIT})/([^/]+)", self.path)
@@ -129,6 +134,44 @@ def hub_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
             monkeypatch.setattr(constants, name, value)
 
 
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers (a stuck proxy or server)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(64)
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+
+    def stop(self) -> None:
+        for connection in self.accepted:
+            connection.close()
+        self.socket.close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens (connections are refused)."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return f"http://127.0.0.1:{port}"
 
 
 class LoopbackOrigin(_Server):

@@ -234,3 +234,28 @@ def test_the_trained_entries_come_from_the_bundle_with_no_network(tmp_path: Path
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["weights"]["from"] == "bundled"
         assert Image.open(tmp_path / f"{model}{scale}.png").size == (20 * scale, 16 * scale)
+
+
+def test_an_unpublished_hub_repo_is_not_asked_and_an_unreachable_origin_fails_fast(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """The packaged zoo.toml marks srzoo/zoo as unpublished: a first download goes straight to the
+    authors' site; when that is unreachable, one line names it, the offline models and `zoo import`."""
+    import time
+
+    from loopback import closed_port_url
+
+    monkeypatch.delenv("SRZOO_MANIFEST", raising=False)
+    monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.setenv("SRZOO_ORIGIN_ENDPOINT", closed_port_url())
+    hub_settings(monkeypatch, HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1")
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    assert not find_entry("alkdn", 4).published
+    start = time.perf_counter()
+    from PIL import Image
+
+    Image.new("RGB", (20, 16)).save(tmp_path / "photo.png")
+    code, _, err = run_cli(capsys, "upscale", str(tmp_path / "photo.png"), "-m", "alkdn", "-s", "4", "-q")
+    assert time.perf_counter() - start < 10
+    assert code == 1 and err.count("\n") == 1, err
+    assert "the authors' site" in err and "Hugging Face" not in err
+    assert "Offline, these work: lkdn x2, lkdn x3, lkdn x4" in err and "srzoo zoo import --all FOLDER" in err

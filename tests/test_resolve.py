@@ -336,3 +336,38 @@ def test_publish_errors_are_one_line(hub: LoopbackHub, tmp_path: Path, blobs: di
     assert code == 1
     assert_one_line_error(err)
     assert "cannot upload to me/zoo" in err and "offline" in err
+
+
+def test_a_transient_503_is_retried_and_the_download_succeeds(hub: LoopbackHub, capsys) -> None:
+    hub.fail_next = 1
+    code, out, err = run_cli(capsys, "download", "-m", "lkdn", "-s", "2")
+    assert code == 0, err
+    assert sum("/resolve/" in path for method, path, _ in hub.requests if method in ("HEAD", "GET")) >= 2
+
+
+@pytest.mark.parametrize("where", ["closed port", "unknown host", "silent server"])
+def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     blobs: dict[str, bytes], capsys, where: str) -> None:
+    """Refused, unresolvable or never answering: one line within seconds, naming the Hub and what
+    works offline (here: nothing), instead of huggingface_hub's retries."""
+    import time
+
+    from loopback import SilentServer, closed_port_url
+
+    silent = SilentServer() if where == "silent server" else None
+    url = {"closed port": closed_port_url(), "unknown host": "http://srzoo-test.invalid",
+           "silent server": silent.url if silent else ""}[where]
+    monkeypatch.setenv("SRZOO_MANIFEST", str(write_manifest(tmp_path / "zoo.toml", blobs)))
+    monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    hub_settings(monkeypatch, HF_ENDPOINT=url, HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1")
+    start = time.perf_counter()
+    try:
+        code, _, err = run_cli(capsys, "download", "-m", "lkdn", "-s", "2")
+    finally:
+        if silent is not None:
+            silent.stop()
+    assert time.perf_counter() - start < 20
+    assert code == 1 and err.count("\n") == 1, err
+    assert "the Hugging Face Hub" in err and "Offline, these work: none" in err
+    assert ("did not answer" if where == "silent server" else "cannot be reached") in err
+    assert not (tmp_path / "weights").exists() or not any((tmp_path / "weights").iterdir())

@@ -74,9 +74,12 @@ def _usage_line(exc: typer.TyperException) -> str:
 
 
 class _StderrNotes(logging.Handler):
-    """Writes each record as `srzoo: message` to whatever `sys.stderr` is at that moment."""
+    """Writes each record as `srzoo: message` to whatever `sys.stderr` is at that moment; INFO
+    records (what a download is waiting for) only on a terminal, so that scripts see one line."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING and not sys.stderr.isatty():
+            return
         sys.stderr.write(f"srzoo: {record.getMessage()}\n")
         sys.stderr.flush()
 
@@ -86,6 +89,7 @@ def _show_library_notes() -> None:
     logger = logging.getLogger("srzoo")
     if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
         logger.addHandler(_StderrNotes())
+        logger.setLevel(logging.INFO)  # info: what a download is waiting for
         logger.propagate = False
 
 

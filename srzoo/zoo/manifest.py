@@ -8,12 +8,11 @@ filenames and malformed checksums are rejected with a one-line error naming the 
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-
-import tomllib
 
 from srzoo.constants import manifest_override, origin_mirror
 from srzoo.errors import SrzooError
@@ -34,7 +33,7 @@ _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 # key -> expected type; `int` means int but not bool.
 _FIELDS: dict[str, type] = {
-    "name": str, "aliases": list, "scale": int, "status": str, "form": str, "params": int,
+    "name": str, "aliases": list, "scale": int, "status": str, "form": str, "params": int, "published": bool,
     "filename": str, "repo_id": str, "revision": str, "licence": str, "citation": dict,
     "sha256": str, "source": dict, "how": str,
     "paper": dict, "paper_note": str, "paper_verified": bool, "measured": dict, "measured_note": str,
@@ -116,6 +115,7 @@ class ZooEntry:
     paper_verified: bool = True
     measured: Scores = field(default_factory=dict)
     measured_note: str | None = None
+    published: bool = True  # the file is live on the Hub at repo_id/revision (publishing sets it)
 
     @property
     def label(self) -> str:
@@ -215,6 +215,7 @@ def _entry(row: Any, where: str) -> ZooEntry:
         paper_verified=row.get("paper_verified", True),
         measured=_scores(row.get("measured", {}), f"{where}: measured"),
         measured_note=row.get("measured_note"),
+        published=row.get("published", True),
     )
 
 

@@ -45,7 +45,8 @@ def publishable_files(directory: Path, on_note: Callable[[str], None] = lambda _
 def manifest_lines(item: Publishable, repo_id: str, revision: str) -> str:
     """The zoo.toml lines that make `item`'s entry point at the uploaded file."""
     lines = [f"# {item.entry.label} ({item.path.name})", 'status = "available"', f'repo_id = "{repo_id}"',
-             f'revision = "{revision}"', f'sha256 = "{item.sha256}"', f"params = {item.params}"]
+             f'revision = "{revision}"', "published = true", f'sha256 = "{item.sha256}"',
+             f"params = {item.params}"]
     if item.entry.source is None:
         lines.append('# and replace `how` with source = { kind = "srzoo-train", command = "...", data = "..." }')
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +15,8 @@ from srzoo.errors import SrzooError, UsageError
 from srzoo.models import SCALES, build_model, check_scale, get_family
 from srzoo.zoo.hub import HubMissError, discard_cached, hub_cached, hub_download
 from srzoo.zoo.integrity import ChecksumError, verify
-from srzoo.zoo.manifest import ZooEntry, find_entry
+from srzoo.zoo.manifest import ZooEntry, find_entry, load_manifest
+from srzoo.zoo.network import Unreachable, host_of, probe
 from srzoo.zoo.origin import fetch_from_origin, has_origin
 
 if TYPE_CHECKING:
@@ -98,18 +100,61 @@ def resolve_weights(name: str, scale: int, weights: Path | None = None, progress
     found = local_copy(entry)
     if found is not None:
         return _checked(found, entry)
+    passed_over = ""
+    if entry.published or hub_mirrored():
+        try:
+            if not constants.HF_HUB_OFFLINE:
+                probe(constants.ENDPOINT, "the Hugging Face Hub")
+            _note(f"downloading {entry.label} ({entry.filename}) from {constants.ENDPOINT}")
+            return _checked(Located(hub_download(entry, progress), "hub"), entry)
+        except Unreachable as exc:
+            if not has_origin(entry):
+                raise _offline(entry, str(exc)) from exc
+            passed_over = str(exc)
+        except HubMissError:
+            if not has_origin(entry):
+                raise
+            passed_over = "the Hub has no copy"
+        except SrzooError as exc:
+            if not has_origin(entry):
+                raise
+            assert entry.source is not None
+            raise SrzooError(f"{exc}; or download {entry.source.url} and convert it, no network needed: "
+                             f"srzoo zoo import --all FOLDER (with FOLDER/{entry.source.checkpoint})") from exc
+    elif not has_origin(entry):
+        raise SrzooError(f"{entry.label} is not published on the Hub yet ({entry.repo_id}) and has no authors' "
+                         "checkpoint to convert; pass --weights FILE")
+    assert entry.source is not None
     try:
-        path = hub_download(entry, progress)
-    except HubMissError:
-        if not has_origin(entry):
-            raise
-        return _from_origin(entry, progress, after="the Hub has no copy")
-    except SrzooError as exc:
-        if not has_origin(entry):
-            raise
-        raise SrzooError(f"{exc}; or download {entry.source.url} and convert it, no network needed: "
-                         f"srzoo zoo import --all FOLDER (with FOLDER/{entry.source.checkpoint})") from exc
-    return _checked(Located(path, "hub"), entry)
+        probe(entry.source.origin_url(), "the authors' site")
+    except Unreachable as exc:
+        raise _offline(entry, "; ".join(filter(None, (passed_over, str(exc))))) from exc
+    _note(f"downloading {entry.label}: the authors' checkpoint {entry.source.origin_url()}")
+    return _from_origin(entry, progress, after=passed_over)
+
+
+def hub_mirrored() -> bool:
+    """Whether `HF_ENDPOINT` names a Hub other than huggingface.co (a mirror or a test server)."""
+    return host_of(constants.ENDPOINT) != "https://huggingface.co"
+
+
+def offline_entries() -> list[str]:
+    """The labels of the entries whose weights are on this machine (bundled, weights dir, Hub cache)."""
+    return [entry.label for entry in load_manifest() if entry.available and local_copy(entry) is not None]
+
+
+def _offline(entry: ZooEntry, reason: str) -> SrzooError:
+    """The one-line error for weights that cannot be fetched: why, what works offline, the offline route."""
+    route = ""
+    if entry.source is not None and entry.source.kind == "official":
+        route = (f"; or fetch {entry.source.url} on another machine and run "
+                 f"`srzoo zoo import --all FOLDER` (with FOLDER/{entry.source.checkpoint})")
+    works = ", ".join(offline_entries()) or "none"
+    return Unreachable(f"cannot fetch {entry.label}: {reason}. Offline, these work: {works}{route}")
+
+
+def _note(message: str) -> None:
+    logging.getLogger("srzoo").info(message)
 
 
 def _from_origin(entry: ZooEntry, progress: bool, after: str = "") -> Located:
