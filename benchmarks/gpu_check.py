@@ -100,7 +100,8 @@ def main() -> None:
         for size in sizes:
             for r in bench_model(name, 4, size, device, precisions, ["0"], 1 if dry else 5, 0 if dry else 2):
                 rows.append(f"| bench | {get_family(name).title} | x4 LR {size[0]}x{size[1]}, {r.precision}, "
-                            f"{r.tile}, {r.layout} | {r.mpx_per_s:.2f} MP/s ({r.ratio_to_plain_fp32:.2f}x plain fp32) |")
+                            f"{r.tile}, {r.layout} | {r.mpx_per_s:.2f} MP/s "
+                            f"({r.ratio_to_plain_fp32:.2f}x plain fp32) |")
 
     with tempfile.TemporaryDirectory() as tmp:
         w, h, n = (64, 36, 3) if dry else (1920, 1080, 48)

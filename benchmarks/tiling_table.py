@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srzoo.zoo.convert import import_checkpoint
 from srzoo.engine.upscaler import Upscaler
 from srzoo.models import build_model, get_family
+from srzoo.zoo.convert import import_checkpoint
 
 CHECKPOINTS = {
     "lkdn": "lkdn/LKDN_x4.pth",

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srzoo.engine.upscaler import TileCallback, Upscaler
+from srzoo.engine.device import Precision
+from srzoo.engine.upscaler import Backend, TileCallback, Tiling, Upscaler
 from srzoo.media.images import (
     Network,
     Picture,
@@ -30,8 +31,8 @@ ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 @lru_cache(maxsize=4)
 def load_upscaler(model: str | None = None, scale: int | None = None, *, weights: Path | None = None,
                   device: str = "auto",
-                  precision: str = "auto", tile: int | str = "auto", tile_overlap: int | None = None,
-                  ensemble: bool = False, tiling: str = "auto", backend: str = "auto") -> Upscaler:
+                  precision: Precision = "auto", tile: int | str = "auto", tile_overlap: int | None = None,
+                  ensemble: bool = False, tiling: Tiling = "auto", backend: Backend = "auto") -> Upscaler:
     """The pretrained network wrapped in the tiling engine (cached: repeated calls reuse it).
     `model` and `scale` default to what `weights` holds, else to lkdn x4."""
     name, scale = choose_network(model, scale, weights)
@@ -48,11 +49,11 @@ def network(upscaler: Upscaler, on_tile: TileCallback | None = None) -> Network:
 
 def frame_network(upscaler: Upscaler) -> FrameNetwork:
     """The engine for video frames: results rounded to 8 or 16 bits on the device."""
-    return lambda batch, bits: upscaler.quantised(batch, bits)
+    return lambda batch, bits: upscaler.quantised(batch, 16 if bits == 16 else 8)
 
 
 def upscale(image: ImageLike, model: str | None = None, scale: int | None = None, *, weights: Path | None = None,
-            device: str = "auto", precision: str = "auto", tile: int | str = "auto",
+            device: str = "auto", precision: Precision = "auto", tile: int | str = "auto",
             tile_overlap: int | None = None, ensemble: bool = False) -> ImageLike:
     """Upscale a PIL image, a numpy array or a tensor; the result has the input's type.
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 import torch
 from PIL import Image
 
@@ -404,3 +404,23 @@ def test_progress_is_reported_per_batch_of_images(zoo: Path):
     dataset = find_dataset("Set5", zoo / "data")
     (result,) = evaluate([Contender("nearest", nearest)], dataset, 2, on_images=seen.append)
     assert sum(seen) == result.images == len(list(dataset.hr_dir.iterdir()))
+
+
+def test_eval_without_a_model_skips_entries_that_cannot_be_fetched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]):
+    """No network: every bundled entry is evaluated, the others are passed over in one note, exit 0."""
+    from loopback import closed_port_url, hub_settings
+
+    monkeypatch.delenv("SRZOO_MANIFEST", raising=False)
+    monkeypatch.setenv("SRZOO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.setenv("SRZOO_ORIGIN_ENDPOINT", closed_port_url())
+    hub_settings(monkeypatch, HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1")
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    for seed in (0, 1):
+        _image(tmp_path / "data" / "Set5" / "HR" / f"im{seed}.png", (64, 60), seed)
+    code, out, err = run_cli(capsys, "--data-root", str(tmp_path / "data"), "-d", "Set5", "--json")
+    assert code == 0, err
+    evaluated = sorted((r["model"], r["scale"]) for r in json.loads(out)["results"])
+    assert evaluated == [("aidn", 2), ("aidn", 3), ("lkdn", 2), ("lkdn", 3), ("lkdn", 4), ("lkdn-s", 2),
+                         ("lkdn-s", 3)]
+    assert "skipping entries whose weights cannot be fetched now: alkdn x2" in err

@@ -224,8 +224,10 @@ def test_the_trained_entries_come_from_the_bundle_with_no_network(tmp_path: Path
                COLUMNS="100")
     listed = subprocess.run([sys.executable, "-m", "srzoo", "models"], env=env, capture_output=True, text=True,
                             timeout=120)
-    rows = [line.split() for line in listed.stdout.splitlines() if re.match(r"\s*[a-z-]+ x[234] ", line)]
+    rows = [[cell for cell in line.split() if cell != "(default)"]
+            for line in listed.stdout.splitlines() if re.match(r"\s*[a-z-]+ x[234] ", line)]
     assert len(rows) == 15 and sum(row[4] == "bundled" for row in rows) == 7
+    assert "lkdn x4 (default)" in listed.stdout
     assert [row[:2] for row in rows if row[4] == "-"] == []  # every entry has weights somewhere
     for model, scale in (("lkdn-s", 2), ("lkdn-s", 3), ("aidn", 2), ("aidn", 3)):
         done = subprocess.run([sys.executable, "-m", "srzoo", "upscale", str(tmp_path / "in.png"), "-m", model,

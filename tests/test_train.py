@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -313,3 +313,28 @@ def test_teacher_weight_zero_is_training_without_a_teacher(work: Path, capsys):
     assert losses(work / "plain") == losses(work / "zero") != losses(work / "half")
     plain, zero = load_checkpoint(work / "plain")["model"], load_checkpoint(work / "zero")["model"]
     assert all(torch.equal(plain[k], zero[k]) for k in plain)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_signal_is_acknowledged_saves_a_checkpoint_and_exits_130_or_143(work: Path, sig: int, code: int):
+    """The first Ctrl-C (or SIGTERM) is acknowledged at once; the run saves a checkpoint, says how to
+    continue and exits like `upscale` does."""
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "SRZOO_WEIGHTS_DIR": str(work / "weights")}
+    process = subprocess.Popen([sys.executable, "-m", "srzoo", "train", "lkdn-s", "--scale", "2", "--data", "train",
+                                "--iters", "100000", "--log-every", "1", *FAST], cwd=work, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    log = work / "runs" / "lkdn-s_x2" / "log.csv"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and len(log.read_text().splitlines()) > 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    assert "stopping after iteration" in err and "saving a checkpoint" in err
+    assert "continue with: srzoo train --resume" in err
+    assert list((work / "runs" / "lkdn-s_x2" / "checkpoints").glob("iter_*.pt"))

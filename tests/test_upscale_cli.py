@@ -326,3 +326,77 @@ def test_an_animated_gif_says_only_its_first_frame_is_upscaled(tmp_path: Path, w
     assert "only the first of its 3 frames is upscaled" in captured.err
     (output,) = json.loads(captured.out)["outputs"]
     assert output["size"] == [24, 20] and "3 frames" in output["notes"][0]
+
+
+def test_the_xargs_pipeline_can_be_rerun(tmp_path: Path, weights: Path, capsys, monkeypatch) -> None:
+    """`find . -name '*.jpg' | xargs srzoo upscale -m lkdn -s 2 -o out/`, twice: the second run finds
+    out/a_lkdn_x2.jpg among its inputs and skips it, upscales nothing twice, and exits 0."""
+    monkeypatch.chdir(tmp_path)
+    picture(tmp_path / "a.jpg")
+    (tmp_path / "sub").mkdir()
+    picture(tmp_path / "sub" / "b.jpg")
+
+    def found() -> list[str]:
+        return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jpg"))
+
+    assert run(weights, *found(), "-o", "out/", "-q") == 0
+    assert found() == ["a.jpg", "out/a_lkdn_x2.jpg", "out/b_lkdn_x2.jpg", "sub/b.jpg"]
+    capsys.readouterr()
+    assert run(weights, *found(), "-o", "out/", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert found() == ["a.jpg", "out/a_lkdn_x2.jpg", "out/b_lkdn_x2.jpg", "sub/b.jpg"]
+    reasons = sorted(s["reason"].split(" (")[0] for s in summary["skipped"])
+    assert reasons == ["named like an srzoo output", "named like an srzoo output", "output exists", "output exists"]
+    assert summary["failed"] == [] and summary["outputs"] == []
+
+
+def test_the_library_takes_one_path_and_str_outputs(tmp_path: Path, weights: Path, monkeypatch) -> None:
+    """A str (or PathLike) is one input, not a sequence of characters; `output` may be a str."""
+    monkeypatch.chdir(tmp_path)
+    picture(tmp_path / "photo.png")
+    picture(tmp_path / "other.png")
+    result = srzoo.upscale_files("photo.png", model="lkdn", scale=2, weights=weights)
+    assert [Path(o["output"]).name for o in result.outputs] == ["photo_lkdn_x2.png"] and result.exit_code == 0
+    result = srzoo.upscale_files([tmp_path / "photo.png"], output="out/", model="lkdn", scale=2, weights=str(weights))
+    assert (tmp_path / "out" / "photo_lkdn_x2.png").is_file() and not (tmp_path / "other_lkdn_x2.png").exists()
+    with pytest.raises(ValueError, match="unknown model"):
+        srzoo.upscale_files("photo.png", model="nope")
+
+
+def test_stdin_from_a_terminal_is_refused(weights: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    assert run(weights, "-", "-o", "x.png") == 2
+    assert "reads an image from stdin, which is a terminal" in capsys.readouterr().err
+
+
+def test_whole_image_runs_say_so_in_json(tmp_path: Path, weights: Path, capsys) -> None:
+    source = picture(tmp_path / "photo.png")
+    assert run(weights, source, "--tile", "0", "--json", "-o", tmp_path / "out.png") == 0
+    assert json.loads(capsys.readouterr().out)["engine"]["tiling"] == "whole image"
+
+
+def test_an_output_without_a_suffix_is_a_folder_with_a_note(tmp_path: Path, weights: Path, capsys) -> None:
+    source = picture(tmp_path / "photo.png")
+    assert run(weights, source, "-o", tmp_path / "big") == 0
+    assert (tmp_path / "big" / "photo_lkdn_x2.png").is_file()
+    assert "has no file suffix, so it is a folder" in capsys.readouterr().err
+
+
+def test_gif_and_other_unwritten_types_are_refused(tmp_path: Path, weights: Path, capsys) -> None:
+    source = picture(tmp_path / "photo.png")
+    assert run(weights, source, "-o", tmp_path / "big.gif") == 2
+    assert "srzoo writes" in capsys.readouterr().err and not (tmp_path / "big.gif").exists()
+
+
+def test_threads_option_and_environment(tmp_path: Path, weights: Path, capsys, monkeypatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        source = picture(tmp_path / "photo.png")
+        assert run(weights, source, "--threads", "1", "--json", "-o", tmp_path / "a.png") == 0
+        assert json.loads(capsys.readouterr().out)["engine"]["threads"] == "1"
+        monkeypatch.setenv("SRZOO_THREADS", "2")
+        assert run(weights, source, "--json", "-o", tmp_path / "b.png") == 0
+        assert json.loads(capsys.readouterr().out)["engine"]["threads"] == "2"
+        assert run(weights, source, "--threads", "0") == 2
+    finally:
+        torch.set_num_threads(before)

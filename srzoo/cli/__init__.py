@@ -10,11 +10,13 @@ from __future__ import annotations
 import sys
 
 from srzoo.cli.signals import catch_signals, leave, stop_reason
+from srzoo.constants import prefer_passive_openmp
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (see `srzoo.cli.app.run`)."""
     catch_signals()
+    prefer_passive_openmp()
     try:
         from srzoo.cli.app import run
     except KeyboardInterrupt:

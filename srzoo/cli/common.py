@@ -2,7 +2,8 @@
 
 Command modules define plain functions marked with `@command(name, ...)`; `srzoo.cli.app`
 registers them. No command module imports the application. Only typer's public names are used
-(typer vendors its own click, so the public `click` package is not the one typer runs on).
+(typer vendors its own click, so the public `click` package is not the one typer runs on; the
+overridden methods receive that vendored click's context and formatter, typed `Any` here).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import typer
 from rich.console import Console
-from typer.core import TyperCommand
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,22 +46,22 @@ def fail(message: str, code: int) -> int:
 class Command(TyperCommand):
     """Help in the usual style: arguments by their metavar (`INPUT...`), without type tags."""
 
-    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
-        return pieces + [self._arg_name(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
+        return pieces + [self._arg_name(p) for p in self.get_params(ctx) if isinstance(p, TyperArgument)]
 
-    def format_options(self, ctx: typer.Context, formatter: Any) -> None:
+    def format_options(self, ctx: Any, formatter: Any) -> None:
         params = self.get_params(ctx)
-        arguments = [(self._arg_name(p), p.help or "") for p in params if p.param_type_name == "argument"]
+        arguments = [(self._arg_name(p), p.help or "") for p in params if isinstance(p, TyperArgument)]
         options = [(self._option_name(p), rv[1]) for p in params
-                   if p.param_type_name == "option" and (rv := p.get_help_record(ctx))]
+                   if isinstance(p, TyperOption) and (rv := p.get_help_record(ctx))]
         for title, rows in (("Arguments", arguments), ("Options", options)):
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)
 
     @staticmethod
-    def _option_name(param: typer.core.TyperOption) -> str:
+    def _option_name(param: TyperOption) -> str:
         """`-m, --model NAME`: short names first, then the metavar (the option's name by default)."""
         names = ", ".join(sorted(param.opts, key=len))
         if param.secondary_opts:
@@ -71,6 +71,6 @@ class Command(TyperCommand):
         return f"{names} {param.metavar or param.name.upper()}"
 
     @staticmethod
-    def _arg_name(param: typer.core.TyperArgument) -> str:
+    def _arg_name(param: TyperArgument) -> str:
         name = param.metavar or param.name.upper()
         return name if param.nargs == 1 or name.endswith("...") else f"{name}..."

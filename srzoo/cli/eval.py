@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -15,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -31,7 +33,7 @@ from srzoo.zoo.manifest import (
     update_measured,
 )
 from srzoo.zoo.resolve import load_pretrained
-from srzoo.zoo.select import entries_to_evaluate
+from srzoo.zoo.select import entries_to_evaluate, fetchable
 
 if TYPE_CHECKING:  # the evaluation itself (torch, numpy) is imported when a command runs
     import torch
@@ -74,6 +76,9 @@ def eval_command(
     tile: int = typer.Option(0, "--tile", min=0, metavar="PX",
                              help="Run in LR tiles of PX pixels; 0 = whole images (the reference protocol)."),
     device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
+    threads: int | None = typer.Option(None, "--threads", min=1, metavar="N",
+                                       show_default="$SRZOO_THREADS, else one per core",
+                                       help="CPU threads for torch."),
     save_images: Path | None = typer.Option(None, "--save-images", metavar="DIR",
                                             help="Also write the SR images (PNG) under DIR."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
@@ -86,7 +91,7 @@ def eval_command(
     update: bool = typer.Option(False, "--update-manifest", help="Write the measured numbers into zoo.toml."),
 ) -> None:
     """Measure PSNR/SSIM (Y channel, MATLAB protocol) and compare with the published numbers."""
-    from srzoo.engine.device import pick_device
+    from srzoo.engine.device import pick_device, use_threads
     from srzoo.evaluation.datasets import LR_CHOICES
     from srzoo.evaluation.evaluate import measured_scores, protocol
 
@@ -97,9 +102,12 @@ def eval_command(
     if update and (weights or hr or ensemble or tile or lr_recipe != "auto"):
         raise UsageError("--update-manifest records the reference protocol for the zoo's own weights: "
                          "it cannot be combined with --weights, --hr, --ensemble, --tile or --lr-recipe")
-    entries = entries_to_evaluate(models or [], scales or [], all_entries, weights, on_note=err_console.print)
     datasets = select_datasets(dataset_names or [], root, hr, lr)
+    entries = entries_to_evaluate(models or [], scales or [], all_entries, weights, on_note=err_console.print)
+    if weights is None and not (models and scales):  # a selection, not named entries: skip what cannot be had
+        entries = fetchable(entries, on_note=err_console.print)
     target = pick_device(device)
+    use_threads(threads)
     inference = _inference_label(target, tile, ensemble)
     start = time.perf_counter()
     results = run(entries, datasets, lambda e: _upscaler(e, weights, target, tile, ensemble), save_images,
@@ -158,7 +166,7 @@ def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[Zo
             with _progress() as progress:
                 task = progress.add_task(f"x{scale} {dataset.name}", total=len(list_images(dataset.hr_dir)))
                 scored = evaluate(contenders, dataset, scale, save_dir, lr_recipe,
-                                  on_images=lambda n, task=task: progress.advance(task, n))
+                                  on_images=partial(_advance, progress, task))
             for result in scored:
                 err_console.print(f"{result.model} x{scale} {result.dataset}: {result.psnr:.3f} dB / "
                                   f"{result.ssim:.4f} ({result.images} images, {result.lr} LR, "
@@ -252,6 +260,10 @@ def _image_table(result: SetResult) -> Table:
     return table
 
 
+def _advance(progress: Progress, task: TaskID, images: int) -> None:
+    progress.advance(task, images)
+
+
 def markdown_table(results: list[SetResult]) -> str:
     """A paper-style table: PSNR/SSIM per dataset; rows for ours, the paper's and the PSNR delta."""
     datasets = list(dict.fromkeys(r.dataset for r in results))
@@ -260,8 +272,7 @@ def markdown_table(results: list[SetResult]) -> str:
         cells = {r.dataset: r for r in rows}
         title = get_family(model).title
         ours = [f"{cells[d].psnr:.2f}/{cells[d].ssim:.4f}" if d in cells else "-" for d in datasets]
-        paper = [paper_score(cells[d].paper) if d in cells and cells[d].paper else "-"
-                 for d in datasets]
+        paper = [paper_score(row) if d in cells and (row := cells[d].paper) else "-" for d in datasets]
         delta = [f"{cells[d].delta_psnr:+.3f}" if d in cells and cells[d].paper else "-" for d in datasets]
         lines.append(f"| {title} | x{scale} | measured | {' | '.join(ours)} |")
         if any(cell != "-" for cell in paper):
@@ -289,10 +300,11 @@ def _check(results: list[SetResult], tolerance: float) -> None:
             if (r.model, r.scale) in own_row and r.delta_psnr is None]
     if gaps:
         err_console.print(f"not checked (the paper gives no number): {', '.join(gaps)}")
-    failed = [r for r in checkable if abs(r.delta_psnr) > tolerance]
-    for r in failed:
+    failed = [(r, r.delta_psnr, r.paper[0]) for r in checkable
+              if r.delta_psnr is not None and r.paper is not None and abs(r.delta_psnr) > tolerance]
+    for r, delta, paper_psnr in failed:
         err_console.print(f"[bold red]check failed:[/] {r.model} x{r.scale} {r.dataset}: {r.psnr:.3f} dB, "
-                          f"paper {r.paper[0]:.2f} dB, delta {r.delta_psnr:+.3f} dB exceeds {tolerance} dB")
+                          f"paper {paper_psnr:.2f} dB, delta {delta:+.3f} dB exceeds {tolerance} dB")
     if failed:
         raise typer.Exit(code=1)
     err_console.print(f"check passed: {len(checkable)} result(s) of {len(own_row)} entries within {tolerance} dB "

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from srzoo.cli.common import command, err_console
+from srzoo.constants import DEFAULT_MODEL, DEFAULT_SCALE
 from srzoo.errors import SrzooError
 from srzoo.zoo.manifest import ZooEntry, load_manifest
 from srzoo.zoo.resolve import (
@@ -26,7 +27,8 @@ _LEGEND = "\n".join((
     "official: the authors' weights; trained: made by `srzoo train`; unverified: released by the "
     "authors and checked by git blob id, our conversion not yet checked on the real file.",
     "from: where a run would take the weights now: dir ($SRZOO_WEIGHTS_DIR), bundled (inside srzoo), "
-    "hub cache, hub, origin (the authors' checkpoint, converted). ~: size estimate.",
+    "hub cache, hub, origin (the authors' checkpoint, converted; needs the network). ~: size estimate.",
+    f"(default): what `srzoo upscale` runs without -m and -s ({DEFAULT_MODEL} x{DEFAULT_SCALE}).",
     "*: the paper row is not its own (another variant, or third-party; see zoo.toml).",
 ))
 
@@ -47,7 +49,8 @@ def models_command(
     for name in _SHOWN_SETS:
         table.add_column(f"{name}\npaper/ours", justify="right", no_wrap=True)
     for entry in entries:
-        table.add_row(entry.label, f"{entry.params / 1000:.0f}K", _status_label(entry), origin_hint(entry),
+        default = " (default)" if (entry.name, entry.scale) == (DEFAULT_MODEL, DEFAULT_SCALE) else ""
+        table.add_row(entry.label + default, f"{entry.params / 1000:.0f}K", _status_label(entry), origin_hint(entry),
                       _size_label(entry), *(_psnr_pair(entry, name) for name in _SHOWN_SETS))
     console = Console(highlight=False)
     console.print(table)

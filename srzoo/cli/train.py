@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import typer
 
 from srzoo.cli.common import command, err_console
+from srzoo.cli.signals import INTERRUPTED, TERMINATED
 from srzoo.constants import data_root
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import get_family
@@ -27,80 +29,92 @@ _PER_STAGE = " One value, or one per stage separated by commas."
 def train_command(
     model: str | None = typer.Argument(None, help="Family: alkdn, lkdn, lkdn-s, aidn, ddistill (optional with "
                                                   "--resume)."),
-    scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor."),
-    data: list[Path] | None = typer.Option(None, "--data", help="Folder of HR images, searched recursively; "
-                                                                "folders named like LR_bicubic are skipped "
-                                                                "(repeatable)."),
-    lr_dir: Path | None = typer.Option(None, "--lr-dir", help="Read LR images (<stem>x<s>.* or <stem>.*, flat or "
-                                                              "under X<s>/) instead of making them by MATLAB "
-                                                              "bicubic."),
-    subimages: Path | None = typer.Option(None, "--subimages", help="Cut the HR images into 480-pixel PNG "
-                                                                    "sub-images in this folder (once) and train "
-                                                                    "on those: faster decoding."),
-    val: str | None = typer.Option(None, "--val", help="Validation set: a benchmark name under the data root, "
-                                                       "or a folder; 'none' for none (default: Set5 if found)."),
-    val_every: int | None = typer.Option(None, "--val-every", min=1, show_default="5000",
+    scale: int | None = typer.Option(None, "--scale", "-s", metavar="N", help="Upscaling factor."),
+    data: list[Path] | None = typer.Option(None, "--data", metavar="DIR",
+                                           help="Folder of HR images, searched recursively; "
+                                                "folders named like LR_bicubic are skipped "
+                                                "(repeatable)."),
+    lr_dir: Path | None = typer.Option(None, "--lr-dir", metavar="DIR",
+                                       help="Read LR images (<stem>x<s>.* or <stem>.*, flat or "
+                                            "under X<s>/) instead of making them by MATLAB "
+                                            "bicubic."),
+    subimages: Path | None = typer.Option(None, "--subimages", metavar="DIR",
+                                          help="Cut the HR images into 480-pixel PNG "
+                                               "sub-images in this folder (once) and train "
+                                               "on those: faster decoding."),
+    val: str | None = typer.Option(None, "--val", metavar="SET",
+                                   help="Validation set: a benchmark name under the data root, "
+                                        "or a folder; 'none' for none (default: Set5 if found)."),
+    val_every: int | None = typer.Option(None, "--val-every", metavar="N", min=1, show_default="5000",
                                          help="Validate every N iterations."),
-    checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", min=1,
+    checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", metavar="N", min=1,
                                                 show_default="5000", help="Checkpoint every N iterations."),
-    log_every: int | None = typer.Option(None, "--log-every", min=1, show_default="100",
+    log_every: int | None = typer.Option(None, "--log-every", metavar="N", min=1, show_default="100",
                                          help="Log a row every N iterations."),
-    keep_checkpoints: int | None = typer.Option(None, "--keep-checkpoints", min=0,
+    keep_checkpoints: int | None = typer.Option(None, "--keep-checkpoints", metavar="N", min=0,
                                                 show_default="3", help="Keep the N latest checkpoints, 0 for all."),
-    iters: str | None = typer.Option(None, "--iters", help="Iterations: the total (split across stages in "
-                                                           "the recipe's proportions), or one per stage."),
-    batch_size: str | None = typer.Option(None, "--batch-size", help="Global batch size." + _PER_STAGE),
-    patch_size: str | None = typer.Option(None, "--patch-size", help="LR patch size in pixels." + _PER_STAGE),
-    lr: str | None = typer.Option(None, "--lr", help="Learning rate." + _PER_STAGE),
-    loss: str | None = typer.Option(None, "--loss", help="l1 or l2." + _PER_STAGE),
-    form: str | None = typer.Option(None, "--form", help="training or inference form of the network."),
-    optimizer: str | None = typer.Option(None, "--optimizer", help="adam or adan."),
-    betas: str | None = typer.Option(None, "--betas", help="Optimizer betas, comma-separated (2 for Adam, "
-                                                           "3 for Adan)."),
-    weight_decay: float | None = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay."),
-    schedule: str | None = typer.Option(None, "--schedule", help="constant, cosine or step."),
-    min_lr: float | None = typer.Option(None, "--min-lr", min=0.0, help="Cosine schedule floor."),
-    step_iters: int | None = typer.Option(None, "--step-iters", min=1, help="Step schedule: iterations per step."),
-    gamma: float | None = typer.Option(None, "--gamma", min=0.0, help="Step schedule: factor per step."),
-    ema: float | None = typer.Option(None, "--ema", help="EMA decay, 0 for no EMA."),
-    grad_clip: float | None = typer.Option(None, "--grad-clip", min=0.0, help="Max gradient norm, 0 for none."),
+    iters: str | None = typer.Option(None, "--iters", metavar="N", help="Iterations: the total (split across stages in "
+                                                                        "the recipe's proportions), or one per stage."),
+    batch_size: str | None = typer.Option(None, "--batch-size", metavar="N", help="Global batch size." + _PER_STAGE),
+    patch_size: str | None = typer.Option(None, "--patch-size", metavar="PX",
+                                          help="LR patch size in pixels." + _PER_STAGE),
+    lr: str | None = typer.Option(None, "--lr", metavar="RATE", help="Learning rate." + _PER_STAGE),
+    loss: str | None = typer.Option(None, "--loss", metavar="NAME", help="l1 or l2." + _PER_STAGE),
+    form: str | None = typer.Option(None, "--form", metavar="NAME", help="training or inference form of the network."),
+    optimizer: str | None = typer.Option(None, "--optimizer", metavar="NAME", help="adam or adan."),
+    betas: str | None = typer.Option(None, "--betas", metavar="B,B",
+                                     help="Optimizer betas, comma-separated (2 for Adam, "
+                                          "3 for Adan)."),
+    weight_decay: float | None = typer.Option(None, "--weight-decay", metavar="W", min=0.0, help="Weight decay."),
+    schedule: str | None = typer.Option(None, "--schedule", metavar="NAME", help="constant, cosine or step."),
+    min_lr: float | None = typer.Option(None, "--min-lr", metavar="RATE", min=0.0, help="Cosine schedule floor."),
+    step_iters: int | None = typer.Option(None, "--step-iters", metavar="N", min=1,
+                                          help="Step schedule: iterations per step."),
+    gamma: float | None = typer.Option(None, "--gamma", metavar="F", min=0.0, help="Step schedule: factor per step."),
+    ema: float | None = typer.Option(None, "--ema", metavar="DECAY", help="EMA decay, 0 for no EMA."),
+    grad_clip: float | None = typer.Option(None, "--grad-clip", metavar="NORM", min=0.0,
+                                           help="Max gradient norm, 0 for none."),
     teacher: str | None = typer.Option(None, "--teacher", metavar="ENTRY",
                                        help="Distil from a zoo entry at the training scale (lkdn:x2): part of "
                                             "the loss (--teacher-weight) is to its output; 'none' for none."),
     teacher_weight: float | None = typer.Option(None, "--teacher-weight", min=0.0, max=1.0, metavar="W",
                                                 show_default="0.5", help="Share of the loss that goes to the "
                                                                          "teacher's output."),
-    augment: str | None = typer.Option(None, "--augment", help="none, flips, or dihedral (flips and "
-                                                               "90/180/270 rotations)."),
-    seed: int | None = typer.Option(None, "--seed", show_default="0",
+    augment: str | None = typer.Option(None, "--augment", metavar="NAME", help="none, flips, or dihedral (flips and "
+                                                                               "90/180/270 rotations)."),
+    seed: int | None = typer.Option(None, "--seed", metavar="N", show_default="0",
                                     help="Seed of the initial weights and of the data."),
-    init: str | None = typer.Option(None, "--init", help="Start from weights: a file or a zoo entry (lkdn:x4); "
-                                                         "every tensor whose name and shape fit is loaded."),
+    init: str | None = typer.Option(None, "--init", metavar="ENTRY",
+                                    help="Start from weights: a file or a zoo entry (lkdn:x4); "
+                                         "every tensor whose name and shape fit is loaded."),
     finetune: bool = typer.Option(False, "--finetune", help="srzoo's fine-tuning recipe instead of the paper's: "
                                                             "from the family's x4 weights, the new upsampler "
                                                             "first, then everything, distilled from LKDN."),
-    run_dir: Path | None = typer.Option(None, "--run-dir", show_default="runs/<model>_x<scale>",
+    run_dir: Path | None = typer.Option(None, "--run-dir", metavar="DIR", show_default="runs/<model>_x<scale>",
                                         help="Run folder: checkpoints/ and log.csv."),
-    resume: Path | None = typer.Option(None, "--resume", help="Continue from a checkpoint, or a run folder's "
-                                                              "latest; options given override its settings."),
-    stop_after: int | None = typer.Option(None, "--stop-after", min=1, help="Stop with a checkpoint after this "
-                                                                            "iteration (e.g. a job's time limit)."),
-    out: Path | None = typer.Option(None, "--output", "-o", show_default="<weights dir>/<run>_<N>it"
+    resume: Path | None = typer.Option(None, "--resume", metavar="DIR",
+                                       help="Continue from a checkpoint, or a run folder's "
+                                            "latest; options given override its settings."),
+    stop_after: int | None = typer.Option(None, "--stop-after", metavar="N", min=1,
+                                          help="Stop with a checkpoint after this "
+                                               "iteration (e.g. a job's time limit)."),
+    out: Path | None = typer.Option(None, "--output", "-o", metavar="DIR", show_default="<weights dir>/<run>_<N>it"
                                                               ".safetensors", help="Exported weights file."),
     workers: int = typer.Option(0, "--workers", min=0, metavar="N",
                                 help="0: hold every image on the training device and cut the batches there; "
                                      "N: a DataLoader with N processes (data too large to hold)."),
     cache_images: bool = typer.Option(False, "--cache-images", help="With --workers: keep decoded images in "
-                                                                   "each worker."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help="Autocast: auto (bf16 on CUDA where supported, "
-                                                              "else fp16; fp32 on the CPU), fp32, bf16 or "
-                                                              "fp16."),
+                                                                    "each worker."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option("auto", "--precision", metavar="P",
+                                  help="Autocast: auto (bf16 on CUDA where supported, "
+                                       "else fp16; fp32 on the CPU), fp32, bf16 or "
+                                       "fp16."),
     channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last",
                                        help="channels_last memory format."),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the network."),
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic algorithms only."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+    threads: int | None = typer.Option(None, "--threads", metavar="N", min=1, help="CPU threads for torch."),
 ) -> None:
     """Train a network with its paper's recipe; exports inference weights and prints the zoo entry."""
     import torch  # torch and the training loop: only when a run starts
@@ -138,12 +152,15 @@ def train_command(
     outcome = train(config, runtime, state, err_console)
     if outcome.finished and outcome.checkpoint is not None:
         _export(outcome.checkpoint, out)
+    elif outcome.signal is not None and outcome.checkpoint is not None:
+        err_console.print(f"continue with: srzoo train --resume {outcome.checkpoint.parent.parent}", highlight=False)
+        raise typer.Exit(TERMINATED if outcome.signal == signal.SIGTERM else INTERRUPTED)
 
 
 @command("export", short_help="Export a training checkpoint as inference weights.")
 def export_command(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint, or a run folder (its latest)."),
-    out: Path | None = typer.Option(None, "--output", "-o", show_default="<weights dir>/<run>_<N>it"
+    out: Path | None = typer.Option(None, "--output", "-o", metavar="DIR", show_default="<weights dir>/<run>_<N>it"
                                                               ".safetensors", help="Output file."),
     use_ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA weights when the run kept them."),
 ) -> None:
@@ -156,7 +173,8 @@ def _export(checkpoint: Path, out: Path | None, use_ema: bool = True) -> None:
     from srzoo.train.export import export
 
     result = export(load_checkpoint(checkpoint), out, use_ema)
-    err_console.print(f"exported {result.params:,} parameters (inference form) -> {result.path}", highlight=False)
+    err_console.print(f"exported {result.params:,} parameters (inference form) -> {result.path}\n"
+                      f"use it: srzoo upscale IMAGE --weights {result.path}", highlight=False)
     typer.echo(f"# zoo.toml entry for {result.path.name}\n{result.entry}", nl=False)
 
 

@@ -48,7 +48,9 @@ def upscale_command(
     output: Path | None = typer.Option(None, "--output", "-o", metavar="PATH", show_default="next to each input",
                                        help="Output file (one input) or folder (created if needed); stdout "
                                             "for -."),
-    image_format: OutputFormat = typer.Option(OutputFormat.same, "--format", help="Image output format."),
+    image_format: OutputFormat = typer.Option(OutputFormat.same, "--format", metavar="FMT",
+                                              help="Image output format: same (as the input; stdin: png), png, jpg "
+                                                   "or webp."),
     quality: int | None = typer.Option(None, "--quality", min=1, max=100, metavar="Q", show_default="Pillow's",
                                        help="JPEG/WebP quality, 1-100."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders of folder inputs."),
@@ -80,12 +82,16 @@ def upscale_command(
                                        help="Video pixel format."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0, metavar="N",
                                    help="Refuse larger images (decompression-bomb guard); 0 = no limit."),
+    threads: int | None = typer.Option(None, "--threads", min=1, metavar="N",
+                                       show_default="$SRZOO_THREADS, else one per core",
+                                       help="CPU threads for torch."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or per-file lines (errors still show)."),
 ) -> int:
     """Upscale images, folders, videos or stdin; existing outputs are skipped, so reruns resume.
 
-    Exit code: 0 all done (or skipped), 1 some inputs failed, 2 usage error, 130 interrupted.
+    Exit code: 0 all done (or skipped), 1 some inputs failed, 2 usage error, 130 interrupted
+    (Ctrl-C), 143 terminated (SIGTERM).
     """
     if as_json and "-" in inputs and output is None:  # "-": the image goes to stdout
         raise UsageError("--json cannot share stdout with the image; write it to a file with -o")
@@ -102,7 +108,7 @@ def upscale_command(
                                 overwrite=overwrite, tile=tile_px, tile_overlap=tile_overlap,
                                 ensemble=ensemble, device=device, precision=precision, weights=weights, codec=codec,
                                 crf=crf, pix_fmt=pix_fmt, max_pixels=max_pixels or None, reporter=reporter,
-                                tiling=tiling, backend=backend, shard=shard_k_n)
+                                tiling=tiling, backend=backend, shard=shard_k_n, threads=threads)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     if not quiet:

@@ -63,20 +63,21 @@ def import_official(folder: Path) -> int:
     if not folder.is_dir():
         raise SrzooError(f"{folder} is not a folder of official checkpoints")
     entries = [e for e in load_manifest() if has_origin(e)]
-    found = [e for e in entries if (folder / e.source.checkpoint).is_file()]
+    checkpoints = {e.label: e.source.checkpoint for e in entries if e.source is not None}
+    found = [e for e in entries if (folder / checkpoints[e.label]).is_file()]
     if not found:
         raise SrzooError(f"none of the official checkpoints named in zoo.toml is under {folder} "
-                         f"(e.g. {entries[0].source.checkpoint})")
+                         f"(e.g. {checkpoints[entries[0].label]})")
     failed = 0
     for entry in found:
         try:
-            target = install_checkpoint(entry, folder / entry.source.checkpoint)
+            target = install_checkpoint(entry, folder / checkpoints[entry.label])
         except SrzooError as exc:
             err_console.print(f"[red]failed[/] {entry.label}: {exc}", markup=True, highlight=False)
             failed += 1
             continue
         typer.echo(f"{entry.label}: {target} ({'sha256 verified' if entry.verified else 'git blob verified'})")
-    missing = [f"{e.label} ({e.source.checkpoint})" for e in entries if e not in found]
+    missing = [f"{e.label} ({checkpoints[e.label]})" for e in entries if e not in found]
     if missing:
         err_console.print(f"not under {folder}: {', '.join(missing)}")
     err_console.print(f"imported {len(found) - failed} of {len(entries)} official entries into {weights_dir()}")

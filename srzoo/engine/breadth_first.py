@@ -83,7 +83,7 @@ def run_program(steps: Sequence[Step], x: torch.Tensor, cores: list[tuple[tuple[
         if name in small:
             return small[name]
         full = maps[name]
-        return to_device(full if window is None else full[(..., *window)])
+        return to_device(full if window is None else full[(...,) + window])
 
     for i, st in enumerate(steps):
         if isinstance(st, Whole):
@@ -102,9 +102,10 @@ def run_program(steps: Sequence[Step], x: torch.Tensor, cores: list[tuple[tuple[
                 window = (slice(e0, e1), slice(f0, f1))
                 outs = _tuple(st.fn(*(value(n, window) for n in st.inputs)))
                 for k, out in enumerate(outs):
-                    if fulls[k] is None:
-                        fulls[k] = torch.empty(out.shape[0], out.shape[1], h * s, w * s, dtype=out.dtype)
-                    fulls[k][..., r0 * s:r1 * s, c0 * s:c1 * s] = \
+                    full = fulls[k]
+                    if full is None:
+                        full = fulls[k] = torch.empty(out.shape[0], out.shape[1], h * s, w * s, dtype=out.dtype)
+                    full[..., r0 * s:r1 * s, c0 * s:c1 * s] = \
                         out[..., (r0 - e0) * s:(r1 - e0) * s, (c0 - f0) * s:(c1 - f0) * s].cpu()
                 if step is not None:
                     step()

@@ -8,6 +8,7 @@ from typing import Literal
 
 import torch
 
+from srzoo.constants import threads_setting
 from srzoo.errors import UsageError
 from srzoo.models import ModelFamily
 
@@ -67,6 +68,15 @@ def pick_dtype(precision: str, device: torch.device, family: ModelFamily) -> tor
     if precision not in DTYPES:
         raise UsageError(f"unknown precision {precision!r} (auto, fp32, fp16 or bf16)")
     return DTYPES[precision]
+
+
+def use_threads(threads: int | None = None) -> int:
+    """Set torch's CPU thread count to `threads`, else `$SRZOO_THREADS`, else leave torch's default
+    (one per core); returns the count in use."""
+    chosen = threads or threads_setting()
+    if chosen:
+        torch.set_num_threads(chosen)
+    return torch.get_num_threads()
 
 
 def free_memory(device: torch.device) -> int:

@@ -81,7 +81,7 @@ class Upscaler:
     over float32 weights, so its float32 retry shares the network. `backend`: "torch", "openvino"
     (whole images on the CPU through `srzoo.engine.openvino`, falling back to torch with one note on any
     failure) or "auto" (OpenVINO where installed and measured faster, see `ModelFamily.openvino`).
-    `on_note` receives such one-line notes (default: stderr).
+    `on_note` receives such one-line notes (default: a warning on the "srzoo" logger).
     """
 
     def __init__(self, model: nn.Module, family: ModelFamily | str, scale: int, *,
@@ -100,7 +100,7 @@ class Upscaler:
         if backend not in BACKENDS:
             raise UsageError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
         self.requested_backend = backend
-        self.note = on_note or openvino.stderr_note
+        self.note = on_note or openvino.log_note
         if tile != "auto" and not (tile is None or (isinstance(tile, int) and tile >= 0)):
             raise UsageError(f"tile must be a number of pixels >= 0 or 'auto', not {tile!r}")
         if tile_overlap is not None and tile_overlap < 0:
@@ -113,7 +113,7 @@ class Upscaler:
         self.overlap = tile_overlap if tile_overlap is not None else (
             radius + FEATHER if radius is not None else GLOBAL_OVERLAP)
         exact = radius is not None and self.overlap > radius
-        self.feather = self.overlap - radius if exact else self.overlap // 2
+        self.feather = self.overlap - radius if exact and radius is not None else self.overlap // 2
         self.align = 1 if local else ESA_GRID
 
         if channels_last is None:
@@ -143,7 +143,7 @@ class Upscaler:
     def _pick_backend(self) -> None:
         """The compiled back-end for whole images, or None for torch."""
         self.compiled: openvino.OpenVINONet | None = None
-        wanted = self.requested_backend
+        wanted: str = self.requested_backend
         if wanted == "auto" and forced_backend() in ("torch", "openvino"):
             wanted = forced_backend()
         if wanted == "auto":
@@ -169,7 +169,8 @@ class Upscaler:
         """The network in the chosen precision, then (in reduced precision) float32 for the retry
         of any tile whose output is not finite: the same module for bf16 (autocast over float32
         weights), a float32 copy for fp16."""
-        net = copy.deepcopy(self._model).to(self.device, memory_format=self.memory_format)
+        # torch's stubs omit Module.to's memory_format keyword (accepted at run time)
+        net = copy.deepcopy(self._model).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
         if self.dtype == torch.float32:
             self.nets = [(net, torch.float32)]
         elif self.dtype == torch.bfloat16:
@@ -254,6 +255,7 @@ class Upscaler:
         """The tile size a run on `x` starts with (0: whole image); `auto` is the largest tile whose
         run fits in free memory (0 when the whole image does)."""
         if self.tile != "auto":
+            assert isinstance(self.tile, int)  # __init__ admits only "auto" and ints
             return self.tile
         bytes_per_px = self.family.bytes_per_px * x.shape[0] * torch.finfo(self.dtype).bits // 32
         pixels = free_memory(self.device) // bytes_per_px
@@ -314,7 +316,7 @@ class Upscaler:
         canvas = Canvas(x.shape[0], x.shape[-2], x.shape[-1], self.scale, self.feather)
         with self._image_statistics(x, tiles, step):
             for tile in tiles:
-                canvas.add(tile, self._run(x[(..., *tile.window())]).cpu())
+                canvas.add(tile, self._run(x[(...,) + tile.window()]).cpu())
                 step()
         return canvas.out
 
@@ -332,7 +334,7 @@ class Upscaler:
         try:
             for tile in tiles:
                 stats.start(tile)
-                self._run(x[(..., *tile.window())])
+                self._run(x[(...,) + tile.window()])
                 stats.commit()
                 step()
         finally:
@@ -354,10 +356,10 @@ class Upscaler:
                        step: Callable[[], None]) -> torch.Tensor:
         """The family's program over the tile cores; a non-finite result is re-run in float32."""
         cores = [(t.rows.core, t.cols.core) for t in tiles]
-        for (net, dtype), steps in zip(self.nets, self.programs):
+        for (_, dtype), steps in zip(self.nets, self.programs):
             cast = dtype if dtype in (torch.float16,) else None
 
-            def to_device(t: torch.Tensor) -> torch.Tensor:
+            def to_device(t: torch.Tensor, cast: torch.dtype | None = cast) -> torch.Tensor:
                 t = t.to(self.device, non_blocking=True)
                 if cast is not None and t.is_floating_point():
                     t = t.to(cast)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import cast
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from srzoo.engine.device import DTYPES, pick_device
-from srzoo.engine.upscaler import Upscaler
+from srzoo.engine.device import DTYPES, Precision, pick_device
+from srzoo.engine.upscaler import Backend, Tiling, Upscaler
 from srzoo.models import build_model, get_family
 
 
@@ -124,21 +126,23 @@ def bench_model(name: str, scale: int, size: tuple[int, int], device: str, preci
     def plain_forward() -> None:
         plain(lr).cpu()
 
+    # the names as given: the Upscaler rejects unknown ones
     upscalers = [(precision, tile, layout, tiling, backend,
-                  Upscaler(model, family, scale, device=device, precision=precision,
+                  Upscaler(model, family, scale, device=device, precision=cast(Precision, precision),
                            tile="auto" if tile == "auto" else int(tile), channels_last=LAYOUTS[layout],
-                           tiling=tiling, backend=backend))
+                           tiling=cast(Tiling, tiling), backend=cast(Backend, backend)))
                  for precision in precisions for tile in tiles for layout in layouts for tiling in tilings
                  for backend in backends]
     for *_, upscaler in upscalers:  # export and compile outside the timing (cached on disk)
         upscaler.quantised(image)
-    runs, keys = [], []
+    runs: list[Callable[[], object]] = []
+    keys: list[tuple[int, tuple[str, str, str, str, str, Upscaler] | None]] = []
     for n in threads:
         runs.append(with_threads(plain_forward, n))
         keys.append((n, None))
-        for setting in upscalers:
-            runs.append(with_threads(lambda u=setting[-1]: u.quantised(image), n))
-            keys.append((n, setting))
+        for entry in upscalers:
+            runs.append(with_threads(partial(entry[-1].quantised, image), n))
+            keys.append((n, entry))
     before = torch.get_num_threads()
     try:
         timed = time_interleaved(runs, repeat, warmup, dev)

@@ -26,7 +26,7 @@ from srzoo.fsutil import atomic_path
 from srzoo.media.images import Network
 from srzoo.zoo.manifest import Scores
 
-__all__ = ["ImageScore", "Job", "SetResult", "batches", "evaluate", "on_uint8", "measured_scores", "protocol"]
+__all__ = ["ImageScore", "Contender", "SetResult", "batches", "evaluate", "on_uint8", "measured_scores", "protocol"]
 
 # Largest batch of same-size LR images run together (in LR pixels, and in images).
 BATCH_PIXELS = 1 << 16
@@ -72,7 +72,7 @@ class SetResult:
     scale: int
     dataset: str
     lr: str
-    paper: tuple[float, float] | None = None
+    paper: tuple[float, float | None] | None = None
     per_image: list[ImageScore] = field(default_factory=list)
     seconds: float = 0.0
     paper_verified: bool = True
@@ -110,7 +110,7 @@ class SetResult:
 
 
 @dataclass
-class Job:
+class Contender:
     """One network to evaluate: its name for the results, its upscaler, and its published numbers
     (`paper_verified` False: not the authors' numbers)."""
 
@@ -144,6 +144,8 @@ def on_uint8(network: Network, device: torch.device | str = "cpu", fallback: Net
     def upscale(lrs: list[np.ndarray]) -> list[np.ndarray]:
         try:
             return run(lrs, network)
+        except ValueError as exc:  # a network's own check, e.g. an input below its minimum size
+            raise SrzooError(str(exc)) from exc
         except RuntimeError as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -178,15 +180,15 @@ def _batch_size(shape: tuple[int, ...], max_pixels: int, max_images: int) -> int
     return max(1, min(max_images, max_pixels // (shape[0] * shape[1])))
 
 
-def evaluate(jobs: list[Job], dataset: Dataset, scale: int, save_dir: Path | None = None,
+def evaluate(contenders: list[Contender], dataset: Dataset, scale: int, save_dir: Path | None = None,
              lr: LrChoice = "auto", on_images: Callable[[int], None] | None = None) -> list[SetResult]:
     """Every job's scores on `dataset` at `scale`; each image is read (and its LR made) only once.
     `on_images(n)` is told after each batch of n images is scored by every job."""
     source = dataset.lr_source(scale, lr)
     results = [SetResult(job.model, scale, dataset.name, source, job.paper.get(dataset.name),
-                         paper_verified=job.paper_verified) for job in jobs]
+                         paper_verified=job.paper_verified) for job in contenders]
     for batch in batches(load_pairs(dataset, scale, lr)):
-        for job, result in zip(jobs, results):
+        for job, result in zip(contenders, results):
             start = time.perf_counter()
             srs = job.upscale([pair.lr for pair in batch])
             result.per_image += [_score(pair, sr, scale) for pair, sr in zip(batch, srs)]

@@ -103,6 +103,7 @@ def imresize(image: np.ndarray, scale: float | None = None,
         scales = (float(scale), float(scale))
         out_shape = tuple(math.ceil(n * scale) for n in in_shape)
     else:
+        assert output_shape is not None  # exactly one of the two was given
         out_shape = tuple(int(n) for n in output_shape)
         if min(out_shape) < 1:
             raise ValueError(f"output_shape must be positive, got {output_shape}")

@@ -12,16 +12,16 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import av
-from PIL import Image
 
 from srzoo import api
+from srzoo.engine.device import use_threads
 from srzoo.engine.upscaler import Upscaler
 from srzoo.errors import SrzooError, UsageError
 from srzoo.fsutil import atomic_path
@@ -45,6 +45,7 @@ from srzoo.models import get_family
 from srzoo.zoo.resolve import choose_network, resolve_weights
 
 STDIO = "-"
+WRITABLE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"})
 Outcome = Literal["done", "skipped", "failed", "note"]
 Progress = Callable[[int, int | None], None]
 
@@ -106,7 +107,7 @@ class Summary:
     failed: list[dict[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     weights: dict[str, str] = field(default_factory=dict)  # path and where it came from (`Located`)
-    engine: dict[str, str] = field(default_factory=dict)  # device, precision, back-end and tiling used
+    engine: dict[str, str] = field(default_factory=dict)  # device, precision, back-end, threads, tiling
 
     @property
     def exit_code(self) -> int:
@@ -117,7 +118,8 @@ class Summary:
         return {**asdict(self), "exit_code": self.exit_code}
 
 
-def upscale_files(inputs: list[str], output: Path | None = None, model: str | None = None,
+def upscale_files(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                  output: str | os.PathLike[str] | None = None, model: str | None = None,
                   scale: int | None = None, *,
                   image_format: str | None = None, quality: int | None = None, recursive: bool = False,
                   pattern: str | None = None, overwrite: bool = False, tile: int | str = "auto",
@@ -126,30 +128,46 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str | No
                   crf: int | None = None, pix_fmt: str | None = None, tiling: str = "auto",
                   backend: str = "auto",
                   max_pixels: int | None = DEFAULT_MAX_PIXELS, reporter: Reporter | None = None,
-                  shard: tuple[int, int] | None = None) -> Summary:
+                  shard: tuple[int, int] | None = None, threads: int | None = None) -> Summary:
     """Upscale files, folders, videos or `-` (stdin to stdout); returns the summary (`to_json()`
     is what `--json` prints). `reporter` hears of progress and outcomes (default: nothing).
 
-    `image_format` None keeps each input's format; `max_pixels` None means no limit. `shard` (K, N)
+    `image_format` None keeps each input's format; `max_pixels` None means no limit; `threads`:
+    torch's CPU threads (default: `$SRZOO_THREADS`, else one per core). `shard` (K, N)
     keeps every N-th input by sorted path, starting at the K-th, so N processes split a batch with
-    no overlap and the same output layout. Usage errors raise `UsageError`; a failing input is
-    recorded in the summary's `failed` and the batch goes on.
+    no overlap and the same output layout. One str or path is one input. Usage errors raise
+    `UsageError` (also a `ValueError`); a failing input is recorded in the summary's `failed` and
+    the batch goes on; files named like srzoo's own outputs are skipped (see `plan`).
     """
+    names = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(i) for i in inputs]
+    output = Path(output) if output is not None else None
+    weights = Path(weights) if weights is not None else None
     name, scale = choose_network(model, scale, weights)
     family = get_family(name)
     check_codec(codec)
+    thread_count = use_threads(threads)
     suffix = f"_{family.name}_x{scale}"
-    jobs, missing = plan(list(inputs), output, suffix, image_format, recursive, pattern)
+    jobs, passed_over = plan(names, output, suffix, image_format, recursive, pattern)
     if shard is not None:
         jobs = share(jobs, *shard)
+    if any(job.source is None for job in jobs) and sys.stdin.isatty():
+        raise UsageError("- reads an image from stdin, which is a terminal: pipe one in "
+                         "(srzoo upscale - -s 2 < in.png > out.png)")
     if any(job.target is None for job in jobs) and sys.stdout.isatty():
         raise UsageError("refusing to write image data to a terminal: redirect stdout "
                          "(srzoo upscale - -s 2 < in.png > out.png) or give -o FILE")
     options = Options(scale, overwrite, image_format, quality, max_pixels, VideoSettings(codec, crf, pix_fmt))
-    summary = Summary(family.name, scale, inputs=list(inputs))
+    summary = Summary(family.name, scale, inputs=names)
     reporter = reporter or Reporter()
-    for failure in missing:
-        _fail(summary, reporter, failure["input"], failure["error"])
+    if output is not None and not output.exists() and not output.suffix and not str(output).endswith(("/", os.sep)):
+        reporter.outcome("note", str(output), "has no file suffix, so it is a folder (created); "
+                                              "give e.g. big.png for one file")
+    for item in passed_over:
+        if item.failed:
+            _fail(summary, reporter, item.input, item.reason)
+        else:
+            summary.skipped.append({"input": item.input, "output": "", "reason": item.reason})
+            reporter.outcome("skipped", item.input, item.reason)
     engine = {"precision": precision, "tile": tile, "tile_overlap": tile_overlap, "ensemble": ensemble,
               "tiling": tiling, "backend": backend}
 
@@ -159,7 +177,8 @@ def upscale_files(inputs: list[str], output: Path | None = None, model: str | No
             summary.weights = {"path": str(found.path), "from": found.origin}
             upscaler = api.load_upscaler(family.name, scale, weights=found.path, device=on, **engine)
             summary.engine = {"device": str(upscaler.device), "precision": upscaler.precision,
-                              "backend": upscaler.backend, "tiling": upscaler.tiling_used}
+                              "backend": upscaler.backend, "threads": str(thread_count),
+                              "tiling": "whole image" if tile == 0 else upscaler.tiling_used}
             return upscaler
         return load
 
@@ -234,12 +253,24 @@ def check_codec(codec: str | None) -> None:
         raise UsageError(f"--codec {codec}: no such encoder in this FFmpeg build")
 
 
+@dataclass(frozen=True)
+class PassedOver:
+    """An input that gives no job: missing (`failed`), or one of srzoo's own outputs (skipped)."""
+
+    input: str
+    reason: str
+    failed: bool = True
+
+
 def plan(inputs: list[str], output: Path | None, suffix: str, image_ext: str | None, recursive: bool,
-         pattern: str | None) -> tuple[list[Job], list[dict[str, str]]]:
-    """Expand inputs into jobs with their output paths; missing inputs come back as failures.
+         pattern: str | None) -> tuple[list[Job], list[PassedOver]]:
+    """Expand inputs into jobs with their output paths, and the inputs passed over.
 
     `-o` is a folder when it is one, ends with a separator or has no suffix; otherwise it is one
-    output file, allowed for a single input file only.
+    output file, allowed for a single input file only. Files named like srzoo's outputs
+    (`*{suffix}.*`) are skipped where srzoo would have written them (in the output folder, or next
+    to their input without one), so that a rerun of `find ... | xargs srzoo upscale` does not
+    upscale its own results.
     """
     folder = output if output is not None and _is_folder(output) else None
     if STDIO in inputs:
@@ -259,24 +290,30 @@ def plan(inputs: list[str], output: Path | None, suffix: str, image_ext: str | N
 
 
 def expand(inputs: list[str], recursive: bool, pattern: str | None, suffix: str,
-           output_folder: Path | None) -> tuple[list[tuple[Path, Path | None]], list[dict[str, str]]]:
-    """(file, the folder input it came from or None) for every input, and the inputs that do not exist."""
+           output_folder: Path | None) -> tuple[list[tuple[Path, Path | None]], list[PassedOver]]:
+    """(file, the folder input it came from or None) for every input, and the inputs passed over."""
     sources: dict[Path, tuple[Path, Path | None]] = {}  # keyed by resolved path: each file once
-    missing = []
+    missing: list[PassedOver] = []
+    folder = output_folder.resolve() if output_folder is not None else None
     for name in inputs:
         path = Path(name)
         if path.is_dir():
             files = folder_files(path, recursive, pattern, suffix, output_folder)
             if not files:
                 kind = f"matching {pattern!r}" if pattern else "images or videos"
-                missing.append({"input": name, "error": f"no {kind} found in {path}"
-                                                        f"{'' if recursive or pattern else ' (-r: sub-folders too)'}"})
+                missing.append(PassedOver(name, f"no {kind} found in {path}"
+                                                f"{'' if recursive or pattern else ' (-r: sub-folders too)'}"))
             for file in files:
                 sources.setdefault(file.resolve(), (file, path))
         elif path.is_file():
-            sources.setdefault(path.resolve(), (path, None))
+            own = path.stem.endswith(suffix) and (folder is None or folder in path.resolve().parents)
+            if own:
+                missing.append(PassedOver(name, f"named like an srzoo output (*{suffix}); rename it to upscale "
+                                                "it again", failed=False))
+            else:
+                sources.setdefault(path.resolve(), (path, None))
         else:
-            missing.append({"input": name, "error": "no such file or directory"})
+            missing.append(PassedOver(name, "no such file or directory"))
     return list(sources.values()), missing
 
 
@@ -289,8 +326,9 @@ def _file_output(output: Path | None, image_ext: str | None) -> Path | None:
     """`output` itself, once its suffix is known to be an image format that agrees with --format."""
     if output is None:
         return None
-    if output.suffix.lower() not in Image.registered_extensions():
-        raise UsageError(f"-o {output}: unknown image file type {output.suffix!r}")
+    if output.suffix.lower() not in WRITABLE_SUFFIXES:
+        raise UsageError(f"-o {output}: srzoo writes {', '.join(sorted(WRITABLE_SUFFIXES))} images, "
+                         f"not {output.suffix!r}")
     if image_ext and pillow_format(output.suffix) != pillow_format(f".{image_ext}"):
         raise UsageError(f"-o {output} does not end in .{image_ext}, which --format asks for")
     return output

@@ -14,12 +14,12 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import av
 import numpy as np
 import torch
-from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from srzoo.errors import SrzooError
 
@@ -31,7 +31,8 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", "
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 _CHANNELS_16 = {"I": (0,), "LA": (0, 3), "RGB": (0, 1, 2), "RGBA": (0, 1, 2, 3)}
 _PACKED_16 = {1: "gray16", 2: "ya16", 3: "rgb48", 4: "rgba64"}
-_FFMPEG_16 = {"PNG": ("png", "be"), "TIFF": ("tiff", "le")}
+# format -> (FFmpeg encoder, byte order); the Literal selects PyAV's VideoCodecContext overload
+_FFMPEG_16: dict[str, tuple[Literal["png", "tiff"], str]] = {"PNG": ("png", "be"), "TIFF": ("tiff", "le")}
 _OTHER_COLOUR_MODELS = frozenset({"CMYK", "LAB", "HSV"})  # their ICC profiles do not fit RGB output
 _NO_ALPHA = {"JPEG": {"LA": "L", "RGBA": "RGB"}, "BMP": {"LA": "RGBA"}}
 _ALPHA_EPS = 1e-6
@@ -80,7 +81,7 @@ def check_pixels(size: tuple[int, int], max_pixels: int | None) -> None:
                          "(raise it with --max-pixels N, 0 for none)")
 
 
-def open_unguarded(source: Source) -> Image.Image:
+def open_unguarded(source: Source) -> ImageFile.ImageFile:
     """`Image.open` without Pillow's own decompression-bomb guard: `check_pixels` applies srzoo's."""
     with _PILLOW_GUARD:
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
@@ -90,7 +91,7 @@ def open_unguarded(source: Source) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _raw_mode(image: Image.Image) -> str:
+def _raw_mode(image: ImageFile.ImageFile) -> str:
     """How the file stores its samples, e.g. 'RGB;16B' where Pillow's `mode` says 'RGB'."""
     args = image.tile[0].args if image.tile else None
     raw = args[0] if isinstance(args, tuple) else args
@@ -118,7 +119,7 @@ def _decode_16bit(source: Source, raw_mode: str) -> np.ndarray:
     layout = raw_mode.split(";")[0]
     if layout not in _CHANNELS_16:
         raise SrzooError(f"unsupported 16-bit sample layout {raw_mode!r}")
-    with av.open(str(source) if isinstance(source, Path) else source) as container:
+    with av.open(str(source) if isinstance(source, Path) else source, "r") as container:
         frame = next(container.decode(video=0), None)
     if frame is None:
         raise SrzooError("cannot read image: no picture in the file")

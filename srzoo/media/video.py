@@ -20,6 +20,7 @@ from typing import Any
 import av
 import numpy as np
 import torch
+from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
 from av.stream import Stream
 from av.video.stream import VideoStream
@@ -128,12 +129,16 @@ def _add_video_stream(writer: OutputContainer, video_in: VideoStream, scale: int
                       settings: VideoSettings) -> tuple[VideoStream, list[str]]:
     """The upscaled output stream: same rate and time base, `scale` times the size (and notes)."""
     rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)
-    stream = writer.add_stream(settings.codec or writer.default_video_codec, rate=rate)
+    codec = settings.codec or writer.default_video_codec
+    stream = writer.add_stream(codec, rate=rate)
+    if not isinstance(stream, VideoStream):  # e.g. --codec aac
+        raise SrzooError(f"{codec} is not a video encoder")
     context = stream.codec_context
     stream.width, stream.height = video_in.codec_context.width * scale, video_in.codec_context.height * scale
     chosen = _pix_fmt(context.codec, settings.pix_fmt, video_in.codec_context.pix_fmt)
     stream.pix_fmt, notes = _fit_chroma(context.codec, chosen, stream.width, stream.height,
                                         requested=settings.pix_fmt is not None)
+    assert video_in.time_base is not None  # every demuxed stream has one
     stream.time_base = context.time_base = video_in.time_base
     stream.metadata.update(video_in.metadata)
     if settings.crf is not None:
@@ -185,10 +190,11 @@ def _add_other_streams(writer: OutputContainer, reader: InputContainer) -> tuple
         codec = stream.codec_context.name
         if codec in writer.supported_codecs:
             routes[stream.index] = _Route(stream, writer.add_stream_from_template(stream), transcode=False)
-        elif stream.type == "audio":
+        elif isinstance(stream, AudioStream):
             source_rate = stream.codec_context.sample_rate
             rate = _audio_rate(av.Codec(writer.default_audio_codec, "w"), source_rate)
             target = writer.add_stream(writer.default_audio_codec, rate=rate)
+            assert isinstance(target, AudioStream)  # the container's default audio codec
             target.layout = stream.codec_context.layout
             target.metadata.update(stream.metadata)
             routes[stream.index] = _Route(stream, target, transcode=True)
@@ -300,6 +306,7 @@ def _mux_packet(writer: OutputContainer, route: _Route, packet: av.Packet) -> No
 
 def _transcode(writer: OutputContainer, route: _Route, packet: av.Packet | None) -> None:
     """Decode an audio packet and encode it for the output (None flushes both codecs)."""
+    assert isinstance(route.source, AudioStream) and isinstance(route.target, AudioStream)  # only audio is re-encoded
     for frame in route.source.decode(packet):
         writer.mux(route.target.encode(frame))
     if packet is None:

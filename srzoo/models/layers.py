@@ -86,6 +86,12 @@ class RFDNESA(GatedAttention):
         return F.interpolate(c3, size=c1_.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def conv_bias(conv: nn.Conv2d) -> torch.Tensor:
+    """The bias of a convolution built with one (`bias=True`, the default)."""
+    assert conv.bias is not None, "convolution without a bias"
+    return conv.bias
+
+
 def receptive_radius(model: nn.Module) -> int:
     """An upper bound of a conv-only network's receptive radius in input pixels: the sum over
     all its convolutions (every path's radius is at most that). Exact for LKDN: 3 + 12 per block

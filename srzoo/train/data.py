@@ -191,7 +191,7 @@ class HeldBatches:
             samples = []
             for key in keys:
                 lr, *hr_sized = self.images[key[0]]
-                window = draw_window(key, tuple(lr.shape[-2:]), p, self.mode)
+                window = draw_window(key, (lr.shape[-2], lr.shape[-1]), p, self.mode)
                 t, left = window.top, window.left
                 crops = [lr[:, t:t + p, left:left + p],
                          *(x[:, t * s:(t + p) * s, left * s:(left + p) * s] for x in hr_sized)]
@@ -211,6 +211,7 @@ def _lr_index(lr_dir: Path, scale: int) -> dict[str, Path]:
     if not Path(lr_dir).is_dir():
         raise SrzooError(f"LR folder not found: {lr_dir}")
     folder = Benchmark("train", Path(lr_dir), Path(lr_dir), lr_flat=True).lr_dir(scale)
+    assert folder is not None  # an lr_flat benchmark always has one
     return _index_lr(folder, scale)
 
 

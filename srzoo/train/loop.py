@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from rich.console import Console
@@ -59,6 +59,7 @@ class Outcome:
     checkpoint: Path | None
     finished: bool
     rate: float | None = None  # iterations per second of this invocation, after its first few
+    signal: int | None = None  # the signal (SIGINT, SIGTERM) that stopped it early, if one did
 
 
 def train(config: TrainConfig, runtime: Runtime, resume: dict[str, Any] | None = None,
@@ -115,7 +116,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         model = build_model(config.family, config.scale, self.recipe.form).to(self.device)
         if self.runtime.channels_last:
-            model.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack memory_format
         new = [name for name, _ in model.named_parameters()]
         if config.init:
             state, source = read_init(config.init, config.scale)
@@ -142,7 +143,7 @@ class Trainer:
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
             net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
                                           else None)
-        self.net = torch.compile(net) if self.runtime.compile else net
+        self.net = cast(nn.Module, torch.compile(net)) if self.runtime.compile else net  # an OptimizedModule
 
     def say(self, text: str) -> None:
         """Print on rank 0 only."""
@@ -156,8 +157,15 @@ class Trainer:
                  f"iterations {self.iteration}..{self.recipe.iters}; run folder {self.run_dir}")
         progress = ProgressLine(self.console, self.recipe.iters, self.iteration) if self.ranks.main else None
         stopped = False
+        received: list[int] = []
+
+        def acknowledge(signum: int) -> None:
+            received.append(signum)
+            self.say(f"{signal.Signals(signum).name}: stopping after iteration {self.iteration + 1} and saving "
+                     "a checkpoint (Ctrl-C again to quit at once, without one)")
+
         try:
-            with _stop_signals() as requested:
+            with _stop_signals(acknowledge) as requested:
                 for index, stage, start, end in self.recipe.spans():
                     if self.iteration < end and not stopped:
                         stopped = self._stage(index, stage, start, end, requested, progress)
@@ -172,7 +180,7 @@ class Trainer:
         if not self.ranks.main:
             self.console.print(f"[rank {self.ranks.rank}/{self.ranks.world_size}] done at iteration "
                                f"{self.iteration}", highlight=False, markup=False)
-        return Outcome(self.iteration, path, finished, self.timer.rate())
+        return Outcome(self.iteration, path, finished, self.timer.rate(), received[0] if received else None)
 
     def _stage(self, index: int, stage: Stage, start: int, end: int, requested: Callable[[], bool],
                progress: ProgressLine | None) -> bool:
@@ -337,15 +345,18 @@ class _RateTimer:
 
 
 @contextmanager
-def _stop_signals() -> Iterator[Callable[[], bool]]:
+def _stop_signals(on_first: Callable[[int], None] | None = None) -> Iterator[Callable[[], bool]]:
     """While active, the first Ctrl-C (or SIGTERM) asks the loop to stop after the current
-    iteration and save a checkpoint; a second Ctrl-C interrupts at once."""
+    iteration and save a checkpoint, and `on_first(signum)` acknowledges it at once; a second
+    Ctrl-C interrupts at once."""
     asked: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
         if asked and signum == signal.SIGINT:
             raise KeyboardInterrupt
         asked.append(signum)
+        if on_first is not None and len(asked) == 1:
+            on_first(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

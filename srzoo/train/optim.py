@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from srzoo.errors import SrzooError
 from srzoo.train.recipes import Recipe, Stage
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_Tensors = tuple[torch.Tensor, ...] | list[torch.Tensor]  # a group of tensors, as AveragedModel passes them
 _LOSSES: dict[str, LossFn] = {"l1": F.l1_loss, "l2": F.mse_loss}
 
 
@@ -20,12 +22,14 @@ def make_optimizer(model: nn.Module, recipe: Recipe, stage: Stage) -> torch.opti
     """A fresh optimizer for one stage (Adam from torch, Adan from pytorch-optimizer)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=stage.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+        betas = cast("tuple[float, float]", recipe.betas)  # Recipe.check: two for Adam
+        return torch.optim.Adam(params, lr=stage.lr, betas=betas, weight_decay=recipe.weight_decay)
     try:
         from pytorch_optimizer import Adan  # noqa: PLC0415  optional dependency: srzoo[train]
     except ImportError as exc:
         raise SrzooError("the Adan optimizer needs pytorch-optimizer: pip install 'srzoo[train]'") from exc
-    return Adan(params, lr=stage.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+    adan_betas = cast("tuple[float, float, float]", recipe.betas)  # Recipe.check: three for Adan
+    return Adan(params, lr=stage.lr, betas=adan_betas, weight_decay=recipe.weight_decay)
 
 
 def loss_function(name: str) -> LossFn:
@@ -48,9 +52,9 @@ def make_ema(model: nn.Module, decay: float) -> AveragedModel | None:
     return ema
 
 
-def _warmup_ema(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+def _warmup_ema(decay: float) -> Callable[[_Tensors, _Tensors, torch.Tensor | int], None]:
     """AveragedModel's update for one group of same-dtype tensors, after `n_averaged` updates."""
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+    def update(averaged: _Tensors, current: _Tensors, n_averaged: torch.Tensor | int) -> None:
         n = int(n_averaged)
         if averaged[0].is_floating_point():
             torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + n) / (10 + n)))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from srzoo.evaluation.datasets import Dataset, find_dataset, folder_dataset
-from srzoo.evaluation.evaluate import Job, evaluate, on_uint8
+from srzoo.evaluation.evaluate import Contender, evaluate, on_uint8
 
 
 def val_dataset(spec: str, scale: int, root: Path) -> Dataset:
@@ -28,7 +28,7 @@ def validate(model: nn.Module, dataset: Dataset, scale: int, device: torch.devic
     was_training = model.training
     model.eval()
     try:
-        [result] = evaluate([Job("val", on_uint8(model, device))], dataset, scale)
+        [result] = evaluate([Contender("val", on_uint8(model, device))], dataset, scale)
     finally:
         model.train(was_training)
     return result.psnr

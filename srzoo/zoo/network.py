@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from srzoo.errors import SrzooError
+from srzoo.errors import NetworkError
 
 PROBE_TIMEOUT_S = 8.0
 
 
-class Unreachable(SrzooError):
+class Unreachable(NetworkError):
     """A download source gave no HTTP answer: refused, unknown host, timed out, or cut off."""
 
 

@@ -75,7 +75,7 @@ def _install(entry: ZooEntry, checkpoint: Path, scratch: Path) -> Path:
     converted = scratch / entry.filename
     save_weights(converted, state, metadata)
     target = weights_dir() / entry.filename
-    if entry.verified:
+    if entry.sha256 is not None:
         actual = sha256_file(converted)
         if actual != entry.sha256:
             raise ChecksumError(f"{entry.filename}: sha256 {actual[:12]}… of the conversion differs from the "

@@ -189,7 +189,8 @@ def origin_hint(entry: ZooEntry) -> str:
         return found.origin
     if constants.HF_HUB_OFFLINE:
         return "offline"
-    return "hub/origin" if has_origin(entry) else "hub"
+    hub = entry.published or hub_mirrored()
+    return "/".join(name for name, ok in (("hub", hub), ("origin", has_origin(entry))) if ok) or "-"
 
 
 def load_pretrained(name: str, scale: int, weights: Path | None = None) -> nn.Module:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from srzoo.errors import UsageError
+from srzoo.errors import SrzooError, UsageError
 from srzoo.models import SCALES, get_family
 from srzoo.zoo.manifest import ZooEntry, load_manifest
 from srzoo.zoo.origin import has_origin
-from srzoo.zoo.resolve import choose_network, local_copy, require_available, zoo_entry
+from srzoo.zoo.resolve import choose_network, local_copy, require_available, resolve_weights, zoo_entry
 
 Note = Callable[[str], None]
 
@@ -79,3 +79,23 @@ def entries_to_download(model: str | None, scale: int | None, all_entries: bool,
     if not available:
         raise UsageError(f"no weights exist yet for {', '.join(skipped) or 'that selection'}")
     return available
+
+
+def fetchable(entries: list[ZooEntry], on_note: Note = _quiet) -> list[ZooEntry]:
+    """The entries whose weights are here or can be fetched now (fetching them); the others are
+    passed over with one note that says why. An error if none is left."""
+    kept, failed = [], []
+    for entry in entries:
+        try:
+            resolve_weights(entry.name, entry.scale)
+        except SrzooError as exc:
+            failed.append((entry.label, str(exc)))
+        else:
+            kept.append(entry)
+    if failed:
+        reason = failed[0][1].split(". Offline, these work")[0]
+        on_note(f"skipping entries whose weights cannot be fetched now: {', '.join(label for label, _ in failed)} "
+                f"({reason})")
+    if not kept:
+        raise SrzooError(f"no selected entry's weights can be fetched now: {failed[0][1]}")
+    return kept

@@ -26,6 +26,10 @@ class ARFDB(nn.Module):
     conv plus two asymmetric paths ((3x1, 1x3) and (1x3, 3x1)); distilled features are re-added to
     the trunk; a 3x3 conv, a 1x1 fusion of [d1, d2, d3, r4] and the ESA (`mpa`). No identity skip."""
 
+    c0_d: nn.Conv2d  # the distillation convs, registered by name in __init__
+    c1_d: nn.Conv2d
+    c2_d: nn.Conv2d
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         dc = channels // 2

@@ -44,7 +44,7 @@ def _alkdb(b: ALKDB, x: str, out: str) -> list[Step]:
     ]
 
 
-def program(net: nn.Module) -> list[Step]:
+def program(net: nn.Module) -> list[Step] | None:
     if not isinstance(net, ALKDN):
         return None
     s, n = net.scale, net.num_blocks

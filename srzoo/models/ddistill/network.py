@@ -9,6 +9,8 @@ minimum input size of 15 x 15. The output is clamped to [0, 1] inside forward.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,6 +72,7 @@ class DynamicBranch(nn.Module):
 
 def _fuse_bn(kernel: torch.Tensor, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Fold an eval-mode BN (running statistics) into the preceding bias-free conv kernel."""
+    assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats, the default
     t = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     return kernel * t.view(-1, 1, 1, 1), bn.bias - bn.running_mean * t
 
@@ -109,6 +112,7 @@ class BNAndPad(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bn = self.bn
+        assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats, the default
         border = bn.bias.detach() - bn.running_mean * bn.weight.detach() / torch.sqrt(
             bn.running_var + bn.eps)
         mask = F.pad(x.new_zeros(1, 1, *x.shape[-2:]), [1] * 4, value=1.0)
@@ -186,7 +190,7 @@ class DynamicUnit(nn.Module):
             self.dbb_avg = AvgBranch(channels)
             self.dbb_1x1_kxk = OneByOneKxKBranch(channels)
 
-    def _branches(self) -> tuple[nn.Module, ...]:
+    def _branches(self) -> tuple[ConvBN, ConvBN, AvgBranch, OneByOneKxKBranch]:
         return (self.dbb_origin, self.dbb_1x1, self.dbb_avg, self.dbb_1x1_kxk)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,9 +293,11 @@ class DDistillSR(nn.Module):
 @torch.no_grad()
 def fold_ddistill(model: nn.Module) -> nn.Module:
     """Fold a training-form DDistill-SR (BN running statistics) into a new inference-form model."""
-    folded = DDistillSR(model.scale, "inference", num_feat=model.fea_conv.out_channels,
-                        num_blocks=model.num_blocks, dim=model.B1.c1_r.unit.dy_branch.dim)
-    folded.to(model.fea_conv.weight)
+    net = cast(DDistillSR, model)  # the family folds only its own networks
+    dim = cast(DFDB, net.B1).c1_r.unit.dy_branch.dim
+    folded = DDistillSR(net.scale, "inference", num_feat=net.fea_conv.out_channels,
+                        num_blocks=net.num_blocks, dim=dim)
+    folded.to(net.fea_conv.weight)
     keys = set(folded.state_dict())
     state = {k: v for k, v in model.state_dict().items() if k in keys}
     for name, module in model.named_modules():

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srzoo.models.family import Form
-from srzoo.models.layers import BSConvU, ChannelLayerNorm
+from srzoo.models.layers import BSConvU, ChannelLayerNorm, conv_bias
 
 
 class RBSB(nn.Module):
@@ -39,7 +39,7 @@ class RBSB(nn.Module):
         out.pw.weight.copy_(self.pw.weight + torch.eye(c).to(self.pw.weight)[:, :, None, None])
         centre = F.pad(1 + self.rep1x1.weight, (1, 1, 1, 1))  # (C, 1, 3, 3), 1 + scale at [1, 1]
         out.dw.weight.copy_(self.dw.weight + centre)
-        out.dw.bias.copy_(self.dw.bias + self.rep1x1.bias)
+        conv_bias(out.dw).copy_(conv_bias(self.dw) + conv_bias(self.rep1x1))
         return out
 
 
@@ -66,11 +66,11 @@ class RepUpsampler(nn.Module):
         k3 = self.conv3x3.weight  # (O, 2C, 3, 3)
         weight = (self.conv3.weight + torch.einsum("omuv,mi->oiuv", k3, k1)
                   + F.pad(self.conv1.weight, (1, 1, 1, 1)))
-        bias = (self.conv1.bias + self.conv3.bias + self.conv3x3.bias
-                + torch.einsum("omuv,m->o", k3, self.conv1x1.bias))
+        bias = (conv_bias(self.conv1) + conv_bias(self.conv3) + conv_bias(self.conv3x3)
+                + torch.einsum("omuv,m->o", k3, conv_bias(self.conv1x1)))
         conv = nn.Conv2d(self.conv3.in_channels, self.conv3.out_channels, 3, padding=1).to(weight)
         conv.weight.copy_(weight)
-        conv.bias.copy_(bias)
+        conv_bias(conv).copy_(bias)
         return nn.Sequential(conv, nn.PixelShuffle(self.shuffle.upscale_factor))
 
 
@@ -165,6 +165,7 @@ def fold_lkdn(model: nn.Module) -> nn.Module:
     for block in folded.blocks():
         for name in ("c1_r", "c2_r", "c3_r"):
             setattr(block, name, getattr(block, name).fold())
+    assert isinstance(folded.upsampler, RepUpsampler)  # the training form's
     folded.upsampler = folded.upsampler.fold()
     folded.form = "inference"
     return folded.eval()
