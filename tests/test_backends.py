@@ -25,6 +25,9 @@ def test_a_backend_failure_falls_back_to_torch_with_one_note(monkeypatch):
         def __init__(self, *args, **kwargs) -> None:
             pass
 
+        def wants(self, shape: tuple[int, ...]) -> bool:
+            return True
+
         def __call__(self, x: torch.Tensor) -> torch.Tensor:
             raise RuntimeError("cannot compile")
 
@@ -89,3 +92,30 @@ def test_openvino_is_float32_exact_and_cached(tmp_path):
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
     assert len(list(tmp_path.glob("lkdn-s_x2-*-f32-1x18x22.xml"))) == 1
     assert not list(tmp_path.glob("*1x20x20.xml"))
+
+
+def test_auto_prepares_a_graph_only_for_sizes_that_recur(tmp_path):
+    """backend "auto": a folder of photos of different sizes never pays for graph preparation;
+    the third image of one size (a video's frames) gets its graph."""
+    pytest.importorskip("openvino")
+    code = f"""
+import os
+os.environ["SRZOO_CACHE_DIR"] = {str(tmp_path)!r}
+import torch
+from srzoo.engine.upscaler import Upscaler
+from srzoo.models import build_model
+torch.manual_seed(0)
+model = build_model("lkdn-s", 2).eval()
+notes = []
+engine = Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=0, backend="auto", on_note=notes.append)
+for size in ((16, 18), (20, 16), (18, 22)):
+    engine(torch.rand(1, 3, *size))
+assert notes == [], notes
+for _ in range(3):
+    engine(torch.rand(1, 3, 16, 16))
+assert len(notes) == 1 and "preparing" in notes[0], notes
+print("ok")
+"""
+    env = {**os.environ, "SRZOO_BACKEND": "auto"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -22,7 +25,8 @@ if TYPE_CHECKING:
 \b
   srzoo bench -m lkdn -s 4 --size 128x128      # default path vs plain fp32
   srzoo bench -p fp32 -p bf16 -t 0 --threads 1 --threads 2
-  srzoo bench -b torch -b openvino --json""")
+  srzoo bench -b torch -b openvino --json
+  srzoo bench --whole-job -m lkdn -s 4            # whole upscale jobs: default vs torch""")
 def bench_command(
     models: list[str] = typer.Option([], "--model", "-m", help="Models to measure (default: all)."),
     scale: int = typer.Option(4, "--scale", "-s", metavar="N", help="Upscaling factor: 2, 3 or 4."),
@@ -45,6 +49,12 @@ def bench_command(
                                        help="Back-ends for whole images: auto, torch, openvino (srzoo[fast])."),
     repeat: int = typer.Option(3, "--repeat", min=1, metavar="N", help="Timed runs per setting (the median is kept)."),
     warmup: int = typer.Option(1, "--warmup", min=0, metavar="N", help="Untimed runs first."),
+    whole_job: bool = typer.Option(False, "--whole-job",
+                                   help="Time whole `srzoo upscale` processes instead (fresh graph cache, "
+                                        "first run included, peak memory), one per --backend (default: auto "
+                                        "and torch)."),
+    inputs: Path | None = typer.Option(None, "--inputs", metavar="DIR", show_default="four photos of four sizes",
+                                       help="With --whole-job: the folder to upscale."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Measure throughput, with srzoo's path side by side with a plain fp32 forward of each model.
@@ -53,6 +63,9 @@ def bench_command(
     runs it; the ratio column is its speed divided by the plain whole-image fp32 forward's at the
     same thread count, same run (round-robin). GFLOP/s counts convolution and matrix FLOPs.
     """
+    if whole_job:
+        _whole_job(models, scale, backends if backends != ["auto"] else ["auto", "torch"], threads, inputs, as_json)
+        return
     from srzoo.engine.upscaler import BACKENDS, TILINGS
     from srzoo.evaluation.bench import (  # torch: only when measuring
         LAYOUTS,
@@ -98,3 +111,28 @@ def bench_command(
         for n, peak in sorted(peaks.items()):
             if peak is not None:
                 console.print(f"float32 peak at {n} thread(s): {peak[0]:.0f} GFLOP/s ({peak[1]})")
+
+
+def _whole_job(models: list[str], scale: int, backends: list[str], threads: list[int], inputs: Path | None,
+               as_json: bool) -> None:
+    """`--whole-job`: one `srzoo upscale` process per back-end on the same folder, side by side."""
+    from srzoo.evaluation.wholejob import sample_folder, time_job
+
+    if len(models) > 1 or len(threads) > 1:
+        raise UsageError("--whole-job times one model at one thread count")
+    if inputs is not None and not inputs.is_dir():
+        raise UsageError(f"--inputs {inputs}: not a folder")
+    model = models[0] if models else "lkdn"
+    with tempfile.TemporaryDirectory(prefix="srzoo-bench-") as scratch:
+        folder = inputs or sample_folder(Path(scratch) / "photos")
+        timings = [time_job(folder, model, scale, backend, threads[0] if threads else None) for backend in backends]
+    if as_json:
+        typer.echo(json.dumps([{**asdict(t), "mpx_per_s": t.mpx_per_s} for t in timings], indent=2))
+        return
+    table = Table(title=f"srzoo upscale {folder if inputs else 'four photos of four sizes'} -m {model} -s {scale}",
+                  title_justify="left")
+    for column in ("backend", "images", "seconds", "MP/s", "peak RSS MB"):
+        table.add_column(column, justify="left" if column == "backend" else "right")
+    for t in timings:
+        table.add_row(t.backend, str(t.images), f"{t.seconds:.1f}", f"{t.mpx_per_s:.2f}", f"{t.peak_rss_mb:.0f}")
+    Console().print(table)

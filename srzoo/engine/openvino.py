@@ -48,15 +48,30 @@ def log_note(message: str) -> None:
 
 class OpenVINONet:
     """Calls an OpenVINO graph of `model` (float32 weights) with the given precision hint;
-    (B, 3, H, W) float32 CPU tensors in and out."""
+    (B, 3, H, W) float32 CPU tensors in and out.
+
+    Preparing a graph for a new input size costs far more than one torch run, so `wants(shape)`
+    says whether to use it for an input of that shape: when its graph is compiled or cached on
+    disk, or once `compile_after` inputs of that shape have been asked about (a video's frames,
+    a folder of same-size photos); until then the caller runs torch."""
 
     def __init__(self, model: nn.Module, label: str, dtype: torch.dtype,
-                 note: Callable[[str], None] = log_note) -> None:
+                 note: Callable[[str], None] = log_note, compile_after: int = 1) -> None:
         import openvino  # noqa: F401 - fail here when it is not installed
 
         self.model, self.label, self.hint, self.note = model, label, HINTS[dtype], note
         self.digest = weights_digest(model)
         self.compiled: dict[tuple[tuple[int, ...], int], object] = {}
+        self.compile_after = compile_after
+        self.seen: dict[tuple[int, ...], int] = {}
+
+    def wants(self, shape: tuple[int, ...]) -> bool:
+        """Whether an input of `shape` should run here (see the class doc); counts the asking."""
+        self.seen[shape] = self.seen.get(shape, 0) + 1
+        if (shape, torch.get_num_threads()) in self.compiled or self.seen[shape] >= self.compile_after:
+            return True
+        path = self.path(shape)
+        return path.exists() and path.with_suffix(".bin").exists()
 
     def path(self, shape: tuple[int, ...]) -> Path:
         b, _, h, w = shape

@@ -63,6 +63,7 @@ ESA_GRID = 6  # stride-2 conv, then 7/3 max-pool: the ESA's coarse grid, in LR p
 FEATHER = 8  # local families: blend-band half-width beyond the receptive radius, LR px
 GLOBAL_OVERLAP = 24  # global families: default overlap, LR px
 MIN_TILE = 16  # auto tiling gives up below this tile size
+COMPILE_AFTER = 3  # backend "auto": prepare an OpenVINO graph for a size once it has come this often
 TILINGS: tuple[Tiling, ...] = get_args(Tiling)
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
@@ -80,7 +81,8 @@ class Upscaler:
     overlap tiles for LKDN and LKDN-S, whose overlap is 71-107 px). bf16 runs as autocast
     over float32 weights, so its float32 retry shares the network. `backend`: "torch", "openvino"
     (whole images on the CPU through `srzoo.engine.openvino`, falling back to torch with one note on any
-    failure) or "auto" (OpenVINO where installed and measured faster, see `ModelFamily.openvino`).
+    failure) or "auto" (OpenVINO where installed and measured faster, see `ModelFamily.openvino`, for
+    image sizes whose graph is cached or that came `COMPILE_AFTER` times: no first-run penalty).
     `on_note` receives such one-line notes (default: a warning on the "srzoo" logger).
     """
 
@@ -154,9 +156,10 @@ class Upscaler:
         if self.device.type != "cpu" or self.dtype not in openvino.HINTS:
             self.note("the OpenVINO back-end runs float32 or bf16 on the CPU; using torch")
             return
+        compile_after = COMPILE_AFTER if self.requested_backend == "auto" else 1
         try:
             self.compiled = openvino.OpenVINONet(self.nets[-1][0], f"{self.family.name}_x{self.scale}",
-                                                 self.dtype, self.note)
+                                                 self.dtype, self.note, compile_after)
         except Exception as exc:  # noqa: BLE001 - any failure falls back to torch
             self.note(f"OpenVINO unavailable ({type(exc).__name__}: {exc}); using torch")
 
@@ -376,7 +379,7 @@ class Upscaler:
     def _run(self, x: torch.Tensor, whole: bool = False) -> torch.Tensor:
         """One network call on the device, float32 out; a non-finite output is re-run in float32,
         and in float32 it is an error. Whole images go to the compiled back-end when there is one."""
-        if whole and self.compiled is not None:
+        if whole and self.compiled is not None and self.compiled.wants(tuple(x.shape)):
             try:
                 y = self.compiled(x)
             except Exception as exc:  # noqa: BLE001 - any failure falls back to torch, once

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -221,19 +221,26 @@ def _run(reader: InputContainer, writer: OutputContainer, video_in: VideoStream,
     stop = threading.Event()
     decoded, upscaled = _Pipe(stop), _Pipe(stop)
     streams = [video_in, *(route.source for route in routes.values())]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="srzoo-video") as pool:
-        stages = [pool.submit(_stage, stop, _read, reader, streams, video_in, decoded),
-                  pool.submit(_stage, stop, _write, writer, video_out, routes, upscaled)]
-        try:
-            frames = _upscale_frames(decoded, upscaled, network, video_in.frames or None, on_frame)
-            for stage in stages:
-                stage.result()
-        except BaseException as exc:
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="srzoo-video")
+    stages: list[Future[None]] = []
+    finished = False
+    try:  # from the first submit on: a signal at any moment must reach `stop` before the join below
+        stages.append(pool.submit(_stage, stop, _read, reader, streams, video_in, decoded))
+        stages.append(pool.submit(_stage, stop, _write, writer, video_out, routes, upscaled))
+        frames = _upscale_frames(decoded, upscaled, network, video_in.frames or None, on_frame)
+        for stage in stages:
+            stage.result()
+        finished = True
+    except _Stopped:
+        stop.set()
+        failures = [e for e in (stage.exception() for stage in stages) if e and not isinstance(e, _Stopped)]
+        if failures:
+            raise failures[0] from None
+        raise
+    finally:
+        if not finished:
             stop.set()
-            failures = [e for e in (stage.exception() for stage in stages) if e and not isinstance(e, _Stopped)]
-            if isinstance(exc, _Stopped) and failures:
-                raise failures[0] from None
-            raise
+        pool.shutdown(wait=True)  # the stages give up within _POLL_S once `stop` is set
     return frames
 
 
