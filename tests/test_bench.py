@@ -68,3 +68,15 @@ def test_bench_threads_each_against_the_plain_forward_at_that_count(capsys):
         (2, "plain forward", "none"), (2, "0", "none"), (2, "8", "auto (breadth-first)")]
     assert all(r["gflop_per_s"] > 0 for r in rows)
     assert torch.get_num_threads() == before
+
+
+def test_whole_job_times_an_upscale_process_with_its_peak_memory(tmp_path) -> None:
+    from PIL import Image
+
+    from srzoo.evaluation.wholejob import time_job
+
+    for name, size in (("a.png", (24, 20)), ("b.png", (18, 30))):
+        Image.new("RGB", size, (100, 60, 20)).save(tmp_path / name)
+    timing = time_job(tmp_path, "lkdn", 2, "torch", threads=1)
+    assert timing.images == 2 and timing.megapixels == (48 * 40 + 36 * 60) / 1e6
+    assert timing.seconds > 0 and 50 < timing.peak_rss_mb < 8000
