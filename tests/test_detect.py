@@ -99,3 +99,18 @@ def test_weights_that_disagree_with_the_options_are_a_usage_error(shared_dir: Pa
         main(["upscale", str(image), "--weights", str(source), "-s", "2"])
     err = capsys.readouterr().err
     assert done.value.code == 2 and "holds LKDN x3, not x2" in err and len(err.strip().splitlines()) == 1
+
+
+def test_another_architecture_without_spandrel_says_how_to_get_it(tmp_path: Path, capsys) -> None:
+    from srzoo.models.external import available
+
+    if available():
+        pytest.skip("spandrel is installed here (tests/test_spandrel.py covers it)")
+    weights = tmp_path / "esrgan.pth"
+    torch.save({"params_ema": {"conv_first.weight": torch.zeros(8, 3, 3, 3)}}, weights)
+    image = tmp_path / "in.png"
+    Image.new("RGB", (20, 16)).save(image)
+    with pytest.raises(SystemExit) as done:
+        main(["upscale", str(image), "--weights", str(weights)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and 'pip install "srzoo[spandrel]"' in err and err.count("\n") == 1

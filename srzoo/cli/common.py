@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -39,7 +40,7 @@ def command(name: str, **options: Any) -> Callable[[F], F]:
 
 def fail(message: str, code: int) -> int:
     """Print a one-line error to stderr and return the exit code."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     return code
 
 

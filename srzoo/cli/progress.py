@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -71,5 +72,5 @@ class RichReporter(Reporter):
         if self.quiet and kind in ("done", "skipped"):
             return
         joiner = " ->" if kind == "done" else ":"
-        self.progress.console.print(f"[{_STYLES[kind]}]{kind}[/] {label}{joiner} {message}", markup=True,
-                                    highlight=False)
+        self.progress.console.print(f"[{_STYLES[kind]}]{kind}[/] {escape(label)}{joiner} {escape(message)}",
+                                    markup=True, highlight=False)

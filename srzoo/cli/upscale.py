@@ -45,7 +45,7 @@ def upscale_command(
                                      "--weights holds", help=f"Model: {_MODELS}."),
     scale: int | None = typer.Option(None, "--scale", "-s", metavar="N", show_default=f"{DEFAULT_SCALE}, or what "
                                      "--weights holds", help="Upscaling factor: 2, 3 or 4."),
-    output: Path | None = typer.Option(None, "--output", "-o", metavar="PATH", show_default="next to each input",
+    output: str | None = typer.Option(None, "--output", "-o", metavar="PATH", show_default="next to each input",
                                        help="Output file (one input) or folder (created if needed); stdout "
                                             "for -."),
     image_format: OutputFormat = typer.Option(OutputFormat.same, "--format", metavar="FMT",
@@ -95,7 +95,7 @@ def upscale_command(
     """
     if as_json and "-" in inputs and output is None:  # "-": the image goes to stdout
         raise UsageError("--json cannot share stdout with the image; write it to a file with -o")
-    check_choice(model if model or weights else DEFAULT_MODEL, scale)  # usage errors answer before torch loads
+    check_choice(model if model or weights else DEFAULT_MODEL, scale, weights is not None)  # before torch loads
     tile_px, shard_k_n = parse_tile(tile), parse_shard(shard)
     from srzoo.cli.progress import (
         RichReporter,  # torch, PyAV and the engine: only when there is work

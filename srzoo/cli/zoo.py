@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from srzoo.cli.common import command, err_console
 from srzoo.constants import weights_dir
@@ -73,7 +74,7 @@ def import_official(folder: Path) -> int:
         try:
             target = install_checkpoint(entry, folder / checkpoints[entry.label])
         except SrzooError as exc:
-            err_console.print(f"[red]failed[/] {entry.label}: {exc}", markup=True, highlight=False)
+            err_console.print(f"[red]failed[/] {entry.label}: {escape(str(exc))}", markup=True, highlight=False)
             failed += 1
             continue
         typer.echo(f"{entry.label}: {target} ({'sha256 verified' if entry.verified else 'git blob verified'})")

@@ -55,15 +55,15 @@ def cpu_has_native_bf16() -> bool:
 
 
 def pick_dtype(precision: str, device: torch.device, family: ModelFamily) -> torch.dtype:
-    """`auto`: bf16 on CPUs with native bf16; on CUDA float16 for families safe in it, else bf16
-    where supported; float32 otherwise."""
+    """`auto`: bf16 on CPUs with native bf16 (for families safe in it); on CUDA float16 for
+    families safe in it, else bf16 where supported and safe; float32 otherwise."""
     if precision == "auto":
         if device.type == "cpu":
-            return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+            return torch.bfloat16 if family.bf16 and cpu_has_native_bf16() else torch.float32
         if device.type == "cuda":
             if family.fp16:
                 return torch.float16
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+            return torch.bfloat16 if family.bf16 and torch.cuda.is_bf16_supported() else torch.float32
         return torch.float32
     if precision not in DTYPES:
         raise UsageError(f"unknown precision {precision!r} (auto, fp32, fp16 or bf16)")

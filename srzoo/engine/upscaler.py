@@ -108,10 +108,16 @@ class Upscaler:
         if tile_overlap is not None and tile_overlap < 0:
             raise UsageError(f"tile overlap must be >= 0, not {tile_overlap}")
         self.tile = tile or 0
+        if self.family.source != "srzoo" and self.tile != 0 and (
+                self.family.locality == "global" or self.family.multiple_of > 1):
+            why = ("is image-global (or its authors advise against tiling)" if self.family.locality == "global"
+                   else f"needs input sizes that are multiples of {self.family.multiple_of}")
+            self.note(f"{self.family.title} {why}: whole images only, so a large image needs the memory for it")
+            self.tile = 0
 
         model = self._inference_form(model).eval()
         local = self.family.locality == "local"
-        radius = receptive_radius(model) if local else None
+        radius = (self.family.receptive_radius or receptive_radius(model)) if local else None
         self.overlap = tile_overlap if tile_overlap is not None else (
             radius + FEATHER if radius is not None else GLOBAL_OVERLAP)
         exact = radius is not None and self.overlap > radius
@@ -212,6 +218,8 @@ class Upscaler:
 
     def _inference_form(self, model: nn.Module) -> nn.Module:
         """Fold a training-form network (recognised by its state dict, as files are)."""
+        if "training" not in self.family.forms:
+            return model
         state = model.state_dict()
         reading = self.family.read({key: tuple(value.shape) for key, value in state.items()})
         return self.family.fold(model.eval()) if reading is not None and reading.form == "training" else model
@@ -234,10 +242,12 @@ class Upscaler:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected a (B, 3, H, W) tensor, got {tuple(images.shape)}")
         h, w = images.shape[-2:]
-        size = self.family.min_input_size
+        size, multiple = self.family.min_input_size, self.family.multiple_of
         x = images.detach().to("cpu", torch.float32)
-        if h < size or w < size:
-            x = F.pad(x, (0, max(0, size - w), 0, max(0, size - h)), mode="replicate")
+        padded_h, padded_w = max(h, size), max(w, size)
+        padded_h, padded_w = padded_h + -padded_h % multiple, padded_w + -padded_w % multiple
+        if (padded_h, padded_w) != (h, w):
+            x = F.pad(x, (0, padded_w - w, 0, padded_h - h), mode="replicate")
         tile = self.tile_for(x)
         while True:
             try:

@@ -140,6 +140,7 @@ def upscale_files(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     the batch goes on; files named like srzoo's own outputs are skipped (see `plan`).
     """
     names = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(i) for i in inputs]
+    folder_named = output is not None and os.fspath(output).endswith(("/", os.sep))
     output = Path(output) if output is not None else None
     weights = Path(weights) if weights is not None else None
     name, scale = choose_network(model, scale, weights)
@@ -147,7 +148,7 @@ def upscale_files(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     check_codec(codec)
     thread_count = use_threads(threads)
     suffix = f"_{family.name}_x{scale}"
-    jobs, passed_over = plan(names, output, suffix, image_format, recursive, pattern)
+    jobs, passed_over = plan(names, output, suffix, image_format, recursive, pattern, folder_named)
     if shard is not None:
         jobs = share(jobs, *shard)
     if any(job.source is None for job in jobs) and sys.stdin.isatty():
@@ -159,7 +160,7 @@ def upscale_files(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     options = Options(scale, overwrite, image_format, quality, max_pixels, VideoSettings(codec, crf, pix_fmt))
     summary = Summary(family.name, scale, inputs=names)
     reporter = reporter or Reporter()
-    if output is not None and not output.exists() and not output.suffix and not str(output).endswith(("/", os.sep)):
+    if output is not None and not output.exists() and not output.suffix and not folder_named:
         reporter.outcome("note", str(output), "has no file suffix, so it is a folder (created); "
                                               "give e.g. big.png for one file")
     for item in passed_over:
@@ -178,6 +179,7 @@ def upscale_files(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
             upscaler = api.load_upscaler(family.name, scale, weights=found.path, device=on, **engine)
             summary.engine = {"device": str(upscaler.device), "precision": upscaler.precision,
                               "backend": upscaler.backend, "threads": str(thread_count),
+                              "architecture": family.title, "source": family.source,
                               "tiling": "whole image" if tile == 0 else upscaler.tiling_used}
             return upscaler
         return load
@@ -263,16 +265,16 @@ class PassedOver:
 
 
 def plan(inputs: list[str], output: Path | None, suffix: str, image_ext: str | None, recursive: bool,
-         pattern: str | None) -> tuple[list[Job], list[PassedOver]]:
+         pattern: str | None, folder_named: bool = False) -> tuple[list[Job], list[PassedOver]]:
     """Expand inputs into jobs with their output paths, and the inputs passed over.
 
-    `-o` is a folder when it is one, ends with a separator or has no suffix; otherwise it is one
-    output file, allowed for a single input file only. Files named like srzoo's outputs
+    `-o` is a folder when it is one, was given ending with a separator (`folder_named`) or has no
+    suffix; otherwise it is one output file, allowed for a single input file only. Files named like srzoo's outputs
     (`*{suffix}.*`) are skipped where srzoo would have written them (in the output folder, or next
     to their input without one), so that a rerun of `find ... | xargs srzoo upscale` does not
     upscale its own results.
     """
-    folder = output if output is not None and _is_folder(output) else None
+    folder = output if output is not None and (folder_named or _is_folder(output)) else None
     if STDIO in inputs:
         if len(inputs) > 1:
             raise UsageError("- (stdin) cannot be combined with other inputs")

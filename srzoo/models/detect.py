@@ -14,6 +14,11 @@ from srzoo.errors import SrzooError
 from srzoo.models.family import Reading, Shapes
 from srzoo.models.registry import list_families
 
+
+class UnknownNetwork(SrzooError):
+    """A state dict of none of srzoo's families (perhaps another architecture: `srzoo.models.external`)."""
+
+
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")  # most preferred first
 PREFIXES = ("module.",)
 
@@ -38,5 +43,5 @@ def read_state(shapes: Shapes, source: str = "the weights") -> Reading:
         if reading is not None:
             return reading
     known = ", ".join(f.title for f in list_families())
-    raise SrzooError(f"{source}: not a network srzoo knows ({len(shapes)} tensors; expected the state dict of "
+    raise UnknownNetwork(f"{source}: not a network srzoo knows ({len(shapes)} tensors; expected the state dict of "
                      f"one of {known}, in either form)")

@@ -48,10 +48,13 @@ class ModelFamily:
     `folder` (the re-parameterisation from the training to the inference form, if any),
     `min_input_size` (LR px), `locality` ("local": a finite receptive field; "global": ESA
     pooling or image-wide statistics).
-    Engine: `fp16` (safe in float16), `bytes_per_px` (peak memory per LR pixel in float32 at x4,
-    measured on the CPU with a 1.5x margin), `channels_last` (device types on which that memory
-    format measured faster), `openvino` (precisions in which the OpenVINO back-end measured
-    faster than torch).
+    Engine: `fp16` (safe in float16), `bf16` (safe in bfloat16), `bytes_per_px` (peak memory per
+    LR pixel in float32 at x4, measured on the CPU with a 1.5x margin), `channels_last` (device
+    types on which that memory format measured faster), `openvino` (precisions in which the
+    OpenVINO back-end measured faster than torch).
+    Networks of other architectures (`source="spandrel"`, see `srzoo.models.external`) have no
+    package: their `receptive_radius` is measured (None: image-global) and `multiple_of` is the
+    input size they need a multiple of.
     """
 
     name: str
@@ -65,9 +68,13 @@ class ModelFamily:
     locality: Locality = "local"
     scales: tuple[int, ...] = field(default=SCALES)
     fp16: bool = False
+    bf16: bool = True
     bytes_per_px: int = 16_000
     channels_last: frozenset[str] = frozenset()
     openvino: frozenset[str] = frozenset()
+    source: str = "srzoo"
+    receptive_radius: int | None = None
+    multiple_of: int = 1
 
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
@@ -85,7 +92,7 @@ class ModelFamily:
 
     def program(self, net: nn.Module) -> list[Step] | None:
         """The breadth-first program of an inference-form network of this family (None: none)."""
-        return self._module("program").program(net)
+        return self._module("program").program(net) if self.source == "srzoo" else None
 
     def recipe(self, scale: int) -> Recipe:
         """The family's published training recipe at `scale`."""
@@ -93,5 +100,7 @@ class ModelFamily:
 
     def read(self, shapes: Shapes) -> Reading | None:
         """What a state dict's key -> shape map says, if it is one of this family's (else None)."""
+        if self.source != "srzoo":
+            return None
         reading = self._module("detect").read(shapes)
         return reading if reading is not None and reading.family == self.name else None

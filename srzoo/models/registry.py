@@ -39,8 +39,20 @@ for _package in (aidn, alkdn, ddistill, lkdn):
 
 
 def list_families() -> list[ModelFamily]:
-    """All registered families, in registration order."""
-    return list(_FAMILIES.values())
+    """srzoo's own families, in registration order."""
+    return [family for family in _FAMILIES.values() if family.source == "srzoo"]
+
+
+def register_external(family: ModelFamily) -> ModelFamily:
+    """Make a loaded network of another architecture (`srzoo.models.external`) known by its name
+    for the rest of this process; one that shares a name with srzoo's own families is refused."""
+    known = _FAMILIES.get(family.name)
+    if known is not None and known.source == "srzoo":
+        raise UsageError(f"an architecture named {family.name!r} clashes with srzoo's own {known.title}")
+    _FAMILIES.pop(family.name, None)
+    _ALIASES[_normalise(family.name)] = family.name
+    _FAMILIES[family.name] = family
+    return family
 
 
 def get_family(name: str) -> ModelFamily:

@@ -25,11 +25,22 @@ from srzoo.zoo.manifest import find_entry
 from srzoo.zoo.weightfile import load_weights
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
-    """Load a legacy PyTorch checkpoint safely and return (flat state dict, sub-dict key used).
+def read_raw_weights(path: Path) -> dict[str, Any]:
+    """A weights file's contents as loaded, wrappers (`params_ema`, ...) intact: a safetensors
+    file's tensors, or a checkpoint through `torch.load(weights_only=True)`."""
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        return dict(load_weights(path)[0])
+    return _load_checkpoint(path)
 
-    Only `torch.load(weights_only=True)` is used, so a malicious pickle cannot run code.
-    """
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """Load a legacy PyTorch checkpoint safely and return (flat state dict, sub-dict key used)."""
+    return unwrap(_load_checkpoint(path))
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """Only `torch.load(weights_only=True)` is used, so a malicious pickle cannot run code."""
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
@@ -42,7 +53,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str]:
         raise SrzooError(f"{path}: not a loadable PyTorch checkpoint ({first_line})") from exc
     if not isinstance(raw, dict):
         raise SrzooError(f"{path}: expected a state dict, found {type(raw).__name__}")
-    return unwrap(raw)
+    return raw
 
 
 def read_weights_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

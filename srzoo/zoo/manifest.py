@@ -133,6 +133,14 @@ class ZooEntry:
         return self.sha256 is not None
 
 
+def file_entry(family: ModelFamily, scale: int, path: Path) -> ZooEntry:
+    """An entry for a weights file outside the zoo (another architecture's): nothing to fetch, no
+    paper row; `params` is 0 (unknown until loaded)."""
+    return ZooEntry(name=family.name, aliases=(), scale=scale, status="available", form="inference", params=0,
+                    filename=Path(path).name, repo_id="-", revision="-", licence="as the file's",
+                    citation=Citation(family.title, "-", 0))
+
+
 def manifest_path() -> Path:
     """`$SRZOO_MANIFEST`, else the `zoo.toml` shipped inside the package."""
     return manifest_override() or MANIFEST_PATH

@@ -12,7 +12,7 @@ from huggingface_hub import constants
 
 from srzoo.constants import DEFAULT_MODEL, DEFAULT_SCALE, weights_dir
 from srzoo.errors import SrzooError, UsageError
-from srzoo.models import SCALES, build_model, check_scale, get_family
+from srzoo.models import SCALES, build_model, check_scale, get_family, list_families
 from srzoo.zoo.hub import HubMissError, discard_cached, hub_cached, hub_download
 from srzoo.zoo.integrity import ChecksumError, verify
 from srzoo.zoo.manifest import ZooEntry, find_entry, load_manifest
@@ -199,10 +199,19 @@ def load_pretrained(name: str, scale: int, weights: Path | None = None) -> nn.Mo
     return load_network(family.name, scale, resolve_weights(family.name, scale, weights).path)
 
 
-def check_choice(model: str | None, scale: int | None) -> None:
-    """A usage error for an unknown model, or a scale that it (or, without a model, every model) lacks."""
+def check_choice(model: str | None, scale: int | None, weights: bool = False) -> None:
+    """Usage errors for an unknown model, or a scale that it (or, without a model, every model)
+    lacks; with a weights file (which may hold another architecture), only a model that is one of
+    srzoo's families is checked here, and the file decides the rest."""
+    if weights:
+        family = next((f for f in list_families() if model is not None and model.lower() in f.names()), None)
+        if family is not None and scale is not None:
+            check_scale(family, scale)
+        return
     if model is not None:
-        check_scale(get_family(model), DEFAULT_SCALE if scale is None else scale)
+        family = get_family(model)
+        if scale is not None:
+            check_scale(family, scale)
     elif scale is not None and scale not in SCALES:
         raise UsageError(f"no model has an x{scale} variant (scales: {', '.join(map(str, SCALES))})")
 
@@ -210,16 +219,35 @@ def check_choice(model: str | None, scale: int | None) -> None:
 def choose_network(model: str | None, scale: int | None, weights: Path | None) -> tuple[str, int]:
     """The family name and scale to run: what a `weights` file holds (a given model or scale must
     agree with it), else the given ones, else the defaults. Usage errors come before any file is read."""
-    check_choice(model, scale)
+    check_choice(model, scale, weights is not None)
     if weights is not None:
-        from srzoo.zoo.convert import identify  # torch: only when a file is read
+        from srzoo.models.detect import UnknownNetwork  # torch: only when a file is read
+        from srzoo.zoo.convert import identify
 
-        reading = identify(Path(weights), model, scale)
+        try:
+            reading = identify(Path(weights), model, scale)
+        except UnknownNetwork:
+            return _external(Path(weights), model, scale)
         return reading.family, reading.scale
     family = get_family(model or DEFAULT_MODEL)
     scale = DEFAULT_SCALE if scale is None else scale
     check_scale(family, scale)
     return family.name, scale
+
+
+def _external(path: Path, model: str | None, scale: int | None) -> tuple[str, int]:
+    """A network of another architecture (spandrel); a given model or scale must agree with it."""
+    from srzoo.models.external import load_external
+
+    network = load_external(path)
+    family = network.family
+    if model is not None and get_family(model).name != family.name:
+        raise UsageError(f"{path} holds a {family.title} x{network.scale} network, not {get_family(model).title}; "
+                         "leave out -m/--model to use what the file holds")
+    if scale is not None and scale != network.scale:
+        raise UsageError(f"{path} holds a {family.title} x{network.scale} network, not x{scale}; "
+                         "leave out -s/--scale to use the file's")
+    return family.name, network.scale
 
 
 def load_network(name: str, scale: int, path: Path) -> nn.Module:
@@ -232,6 +260,10 @@ def load_network(name: str, scale: int, path: Path) -> nn.Module:
     )
 
     family = get_family(name)
+    if family.source == "spandrel":
+        from srzoo.models.external import load_external
+
+        return load_external(path).model
     state, metadata = read_weights_file(path)
     form = metadata.get("form") or detect_form(family, scale, state)
     if form not in family.forms:

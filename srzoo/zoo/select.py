@@ -7,7 +7,7 @@ from pathlib import Path
 
 from srzoo.errors import SrzooError, UsageError
 from srzoo.models import SCALES, get_family
-from srzoo.zoo.manifest import ZooEntry, load_manifest
+from srzoo.zoo.manifest import ZooEntry, file_entry, load_manifest
 from srzoo.zoo.origin import has_origin
 from srzoo.zoo.resolve import choose_network, local_copy, require_available, resolve_weights, zoo_entry
 
@@ -30,6 +30,8 @@ def entries_to_evaluate(models: list[str], scales: list[int], all_entries: bool,
         if len(models) > 1 or len(scales) > 1:
             raise UsageError("--weights is one network: give at most one --model and one --scale")
         name, scale = choose_network(models[0] if models else None, scales[0] if scales else None, weights)
+        if get_family(name).source != "srzoo":
+            return [file_entry(get_family(name), scale, weights)]
         return [zoo_entry(name, scale)]
     if models and scales:
         return [require_available(zoo_entry(m, s)) for m in models for s in scales]
