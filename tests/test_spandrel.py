@@ -130,7 +130,7 @@ def test_a_given_scale_is_checked_against_the_file(tmp_path: Path, capsys, monke
     monkeypatch.setenv("SRZOO_CACHE_DIR", str(tmp_path / "cache"))
     weights = _save(tmp_path, "span", "safetensors")
     code, _, err = _cli(capsys, "upscale", str(_image(tmp_path / "a.png")), "--weights", str(weights), "-s", "2")
-    assert code == 2 and "holds a SPAN x4 network, not x2" in err and err.count("\n") == 1
+    assert code == 2 and "holds SPAN x4, not x2" in err and err.count("\n") == 1
 
 
 def test_eval_with_other_weights_prints_a_psnr(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -73,14 +73,17 @@ def identify(path: Path, model: str | None = None, scale: int | None = None) -> 
     `scale` must agree with it (a one-line error says what the file holds)."""
     state, _ = read_weights_file(path)
     reading = read_state({k: tuple(v.shape) for k, v in state.items()}, str(path))
-    holds = get_family(reading.family)
-    if model is not None and get_family(model).name != holds.name:
-        raise UsageError(f"{path} holds {holds.title} x{reading.scale}, not {get_family(model).title}; "
-                         "leave out -m/--model to use what the file holds")
-    if scale is not None and scale != reading.scale:
-        raise UsageError(f"{path} holds {holds.title} x{reading.scale}, not x{scale}; "
-                         "leave out -s/--scale to use the file's")
+    check_holds(path, get_family(reading.family), reading.scale, model, scale)
     return reading
+
+
+def check_holds(path: Path, holds: ModelFamily, holds_scale: int, model: str | None, scale: int | None) -> None:
+    """A usage error when a given `model` or `scale` is not what the file at `path` holds."""
+    what = f"{path} holds {holds.title} x{holds_scale}"
+    if model is not None and get_family(model).name != holds.name:
+        raise UsageError(f"{what}, not {get_family(model).title}; leave out -m/--model to use what the file holds")
+    if scale is not None and scale != holds_scale:
+        raise UsageError(f"{what}, not x{scale}; leave out -s/--scale to use the file's")
 
 
 def first_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:

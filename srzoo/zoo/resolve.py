@@ -238,16 +238,11 @@ def choose_network(model: str | None, scale: int | None, weights: Path | None) -
 def _external(path: Path, model: str | None, scale: int | None) -> tuple[str, int]:
     """A network of another architecture (spandrel); a given model or scale must agree with it."""
     from srzoo.models.external import load_external
+    from srzoo.zoo.convert import check_holds
 
     network = load_external(path)
-    family = network.family
-    if model is not None and get_family(model).name != family.name:
-        raise UsageError(f"{path} holds a {family.title} x{network.scale} network, not {get_family(model).title}; "
-                         "leave out -m/--model to use what the file holds")
-    if scale is not None and scale != network.scale:
-        raise UsageError(f"{path} holds a {family.title} x{network.scale} network, not x{scale}; "
-                         "leave out -s/--scale to use the file's")
-    return family.name, network.scale
+    check_holds(path, network.family, network.scale, model, scale)
+    return network.family.name, network.scale
 
 
 def load_network(name: str, scale: int, path: Path) -> nn.Module:
