@@ -8,8 +8,12 @@ changes):
 - `SRZOO_CACHE_DIR`: where compiled graphs are cached (`graph_cache_dir()`).
 - `SRZOO_BACKEND`: `torch` or `openvino` forces the back-end that `backend="auto"` picks.
 - `SRZOO_MANIFEST`: a zoo.toml to use instead of the packaged one.
-- `SRZOO_ORIGIN_ENDPOINT`: a mirror of the authors' sites (like `HF_ENDPOINT` for the Hub).
+- `SRZOO_ORIGIN_ENDPOINT`: a mirror of the authors' sites (like `HF_ENDPOINT` for the Hub); also
+  used for the GitHub copies of the benchmark sets.
+- `SRZOO_DIV2K_URL`, `SRZOO_FLICKR2K_URL`, `SRZOO_OST_URL`: mirrors of the training sets' download
+  folders (`training_data_url()`).
 - `SRZOO_THREADS`: CPU threads for torch when `--threads` is not given (`threads_setting()`).
+- `SRZOO_MEMORY_MB`: the memory a CPU run's automatic tiling plans for (`memory_budget()`).
 - `SRZOO_DEBUG`: a traceback instead of the one-line "internal error".
 
 The command line also sets `OMP_WAIT_POLICY=PASSIVE` unless it is set (`prefer_passive_openmp()`).
@@ -67,6 +71,20 @@ def origin_mirror() -> str:
     return _env("SRZOO_ORIGIN_ENDPOINT").rstrip("/")
 
 
+TRAINING_DATA_URLS = {
+    "DIV2K": ("SRZOO_DIV2K_URL", "https://data.vision.ee.ethz.ch/cvl/DIV2K"),
+    "Flickr2K": ("SRZOO_FLICKR2K_URL", "https://cv.snu.ac.kr/research/EDSR"),
+    "OST": ("SRZOO_OST_URL", "https://openmmlab.oss-cn-hangzhou.aliyuncs.com/datasets"),
+}
+
+
+def training_data_url(name: str) -> str:
+    """The folder URL a training set's archive is fetched from: `$SRZOO_<NAME>_URL` (a mirror, or
+    a test server), else its owners' site; without a trailing slash."""
+    variable, default = TRAINING_DATA_URLS[name]
+    return (_env(variable) or default).rstrip("/")
+
+
 def threads_setting() -> int | None:
     """`$SRZOO_THREADS` as a positive number, or None when unset (empty or not a positive number: None)."""
     value = _env("SRZOO_THREADS")
@@ -81,6 +99,16 @@ def prefer_passive_openmp() -> None:
     spinning and 0.33 s sleeping while two other processes kept both cores busy, and about 10 %
     longer sleeping than spinning on an idle machine (2-core AMD EPYC, AVX2)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+DEFAULT_MEMORY_MB = 1024
+
+
+def memory_budget() -> int:
+    """Bytes that `--tile auto` lets one CPU run's network use: `$SRZOO_MEMORY_MB` (a positive number
+    of MiB), else `DEFAULT_MEMORY_MB`."""
+    value = _env("SRZOO_MEMORY_MB")
+    return (int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MEMORY_MB) << 20
 
 
 def debug() -> bool:

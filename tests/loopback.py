@@ -119,6 +119,66 @@ class _HubHandler(_QuietHandler):
             self.wfile.write(text)
 
 
+class LoopbackHubDatasets(_Server):
+    """The Hub's dataset file routes, `/datasets/{repo_id}/resolve/{revision}/{path}` (HEAD and GET,
+    with ETag, X-Repo-Commit = the revision asked for, Content-Length, Range), for any revision.
+
+    `files` maps "repo_id/path" to bytes. `drop_at` cuts GET bodies at that offset `drops_left`
+    times (-1: always); `status` answers every request with it.
+    """
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.status: int | None = None
+        self.drop_at: int | None = None
+        self.drops_left = 0
+        self.requests: list[tuple[str, str]] = []
+        super().__init__(_HubDatasetsHandler)
+
+    def gets(self) -> int:
+        return sum(method == "GET" for method, _ in self.requests)
+
+
+class _HubDatasetsHandler(_QuietHandler):
+    owner: LoopbackHubDatasets
+
+    def do_HEAD(self) -> None:
+        self._respond(body=False)
+
+    def do_GET(self) -> None:
+        self._respond(body=True)
+
+    def _respond(self, body: bool) -> None:
+        hub = self.owner
+        hub.requests.append((self.command, self.path))
+        if hub.status is not None:
+            return self._error(hub.status, {"Retry-After": "0"})
+        match = re.fullmatch(r"/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", self.path)
+        if match is None:
+            return self._error(404, {"X-Error-Code": "RepoNotFound"})
+        repo_id, revision, filename = match.groups()
+        data = hub.files.get(f"{repo_id}/{filename}")
+        if data is None:
+            return self._error(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": revision})
+        start = int(re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "bytes=0-")).group(1))
+        self.send_response(206 if start else 200)
+        headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": revision,
+                   "Content-Length": str(len(data) - start), "Accept-Ranges": "bytes",
+                   "Content-Type": "application/octet-stream", "Connection": "close"}
+        if start:
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        self._headers(headers)
+        if not body:
+            return
+        if hub.drop_at is not None and hub.drops_left != 0:
+            hub.drops_left -= 1
+            self.wfile.write(data[start:max(start, hub.drop_at)])
+            return
+        self.wfile.write(data[start:])
+
+    _error = _HubHandler._error
+
+
 def hub_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     """Set huggingface_hub's environment and re-read its `constants`, as a new process would."""
     for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",

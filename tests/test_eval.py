@@ -18,6 +18,7 @@ from PIL import Image
 
 from srzoo.cli import main
 from srzoo.errors import SrzooError, UsageError
+from srzoo.evaluation import facts
 from srzoo.evaluation.datasets import (
     ImagePair,
     canonical_name,
@@ -57,6 +58,17 @@ def _hr_folder(folder: Path) -> dict[str, np.ndarray]:
     return {f"im{i}": _image(folder / f"im{i}.png", shape, seed=i, grey=i == 2) for i, shape in enumerate(SIZES)}
 
 
+def publish(monkeypatch: pytest.MonkeyPatch, table: Path, sets: tuple[str, ...] = ("Set5", "B100", "Manga109")) -> None:
+    """Make `_hr_folder`'s three images the published images of `sets` (a benchmark table of our own)."""
+    rows = ["set\tname\twidth\theight\tsha256"]
+    for name in sets:
+        for i, shape in enumerate(SIZES):
+            pixels = _image(table.parent / "im.png", shape, seed=i, grey=i == 2)
+            rows.append(f"{name}\tim{i}\t{shape[1]}\t{shape[0]}\t{hashlib.sha256(pixels.tobytes()).hexdigest()}")
+    table.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(facts, "FACTS_PATH", table)
+
+
 @pytest.fixture
 def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A one-entry manifest (random LKDN x2 in the weights dir) and a data root with Set5 and BSD100."""
@@ -78,6 +90,7 @@ def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SRZOO_DATA", str(tmp_path / "data"))
     _hr_folder(tmp_path / "data" / "Set5" / "HR")
     _hr_folder(tmp_path / "data" / "BSD100" / "HR")
+    publish(monkeypatch, tmp_path / "benchmarks.tsv")
     return tmp_path
 
 
@@ -116,7 +129,7 @@ def test_alias_folder_is_found(tmp_path: Path):
     assert dataset.name == "B100" and dataset.hr_dir == tmp_path / "bsd100" / "HR"
 
 
-@pytest.mark.parametrize("choice,recipe", [("auto", "basicsr"), ("basicsr", "basicsr"), ("matlab", "matlab")])
+@pytest.mark.parametrize("choice,recipe", [("auto", "matlab"), ("basicsr", "basicsr"), ("matlab", "matlab")])
 def test_lr_is_made_by_bicubic_when_absent(tmp_path: Path, choice: str, recipe: str):
     hrs = _hr_folder(tmp_path / "Set14" / "HR")
     dataset = find_dataset("Set14", tmp_path)
@@ -136,7 +149,7 @@ def test_genuine_lr_files_are_used_and_checked(tmp_path: Path):
     lrs = {name: _image(lr_dir / f"{name}x2.png", (hr.shape[0] // 2, hr.shape[1] // 2), seed=10)
            for name, hr in hrs.items()}
     dataset = find_dataset("Set5", tmp_path)
-    assert dataset.lr_source(2) == "files" and dataset.lr_source(3) == "basicsr"
+    assert dataset.lr_source(2) == "files" and dataset.lr_source(3) == "matlab"
     for pair in load_pairs(dataset, 2):
         np.testing.assert_array_equal(pair.lr, lrs[pair.name])
     assert dataset.lr_source(2, "matlab") == "matlab"  # a recipe ignores the files
@@ -157,7 +170,7 @@ def test_folder_dataset_with_flat_lr_folder(tmp_path: Path):
     dataset = folder_dataset(tmp_path / "photos" / "HR", tmp_path / "small")
     assert dataset.name == "photos" and dataset.lr_source(2) == "files"
     assert len(list(load_pairs(dataset, 2))) == 3
-    assert folder_dataset(tmp_path / "photos" / "HR").lr_source(2) == "basicsr"
+    assert folder_dataset(tmp_path / "photos" / "HR").lr_source(2) == "matlab"
 
 
 # --- evaluation -------------------------------------------------------------------------------------
@@ -266,11 +279,15 @@ def test_user_supplied_manga109_is_evaluated_with_bicubic_lr(zoo: Path, capsys: 
     code, out, _ = run_cli(capsys, "-m", "lkdn", "-s", "2", "--dataset", "manga109", "--json")
     assert code == 0
     (result,) = json.loads(out)["results"]
-    assert (result["dataset"], result["images"], result["lr"]) == ("Manga109", 3, "basicsr")
+    assert (result["dataset"], result["images"], result["lr"]) == ("Manga109", 3, "matlab")
     assert 0 < result["psnr"] < 100 and 0 < result["ssim"] <= 1
 
 
-def test_default_runs_every_available_entry_on_every_found_dataset(zoo: Path, capsys):
+def test_default_runs_every_available_entry_on_every_found_dataset(zoo: Path, capsys,
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    from loopback import hub_settings
+
+    hub_settings(monkeypatch, HF_HOME=str(zoo / "hf"), HF_HUB_OFFLINE="1")  # the public sets cannot be fetched
     code, out, err = run_cli(capsys, "--markdown")
     assert code == 0
     assert "not found under" in err and "Manga109" in err
@@ -282,7 +299,7 @@ def test_rich_tables_show_protocol_and_delta(zoo: Path, capsys):
     code, out, _ = run_cli(capsys, "-m", "lkdnet", "--dataset", "Set5", "--per-image")
     assert code == 0
     protocol = [line for line in out.splitlines() if line.startswith(("Protocol:", "LR inputs:"))]
-    assert len(protocol) == 2 and "LR inputs: basicsr for Set5" in protocol[1]
+    assert len(protocol) == 2 and "LR inputs: matlab for Set5" in protocol[1]
     assert "Wang et al. 2004" not in out and "30.00 / 0.9000" in out and "im2" in out
     code, out, _ = run_cli(capsys, "-m", "lkdnet", "--dataset", "Set5", "--verbose")
     assert code == 0 and "Wang et al. 2004" in out and "basicsr" in out
@@ -314,10 +331,18 @@ def test_hr_and_lr_folders(zoo: Path, capsys: pytest.CaptureFixture[str]):
     assert (result["dataset"], result["lr"], result["images"]) == ("mine", "files", 3)
 
 
-def test_missing_dataset_is_a_one_line_error(zoo: Path, capsys: pytest.CaptureFixture[str]):
+def test_missing_dataset_is_a_one_line_error(zoo: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch):
+    from loopback import closed_port_url, hub_settings
+
+    monkeypatch.setenv("SRZOO_ORIGIN_ENDPOINT", closed_port_url())
+    hub_settings(monkeypatch, HF_ENDPOINT=closed_port_url(), HF_HOME=str(zoo / "hf"))
     code, out, err = run_cli(capsys, "--dataset", "Urban100")
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "Urban100" in err and str(zoo / "data") in err
+    assert not (zoo / "data" / "Urban100").exists()
+    code, out, err = run_cli(capsys, "--dataset", "Manga109")
+    assert code == 1 and err.count("\n") == 1 and "http://www.manga109.org/en/" in err
 
 
 def test_update_manifest_from_the_command(zoo: Path, capsys: pytest.CaptureFixture[str]):
@@ -424,3 +449,40 @@ def test_eval_without_a_model_skips_entries_that_cannot_be_fetched(tmp_path: Pat
     assert evaluated == [("aidn", 2), ("aidn", 3), ("lkdn", 2), ("lkdn", 3), ("lkdn", 4), ("lkdn-s", 2),
                          ("lkdn-s", 3)]
     assert "skipping entries whose weights cannot be fetched now: alkdn x2" in err
+
+
+# --- is it the published set? -------------------------------------------------------------------------
+
+def test_a_copy_that_differs_is_scored_but_not_compared(zoo: Path, capsys: pytest.CaptureFixture[str]):
+    """One image changed, one missing: the results say so by name, with no difference from the paper;
+    --check fails on it and --update-manifest refuses to record it."""
+    hr = zoo / "data" / "Set5" / "HR"
+    _image(hr / "im0.png", SIZES[0], seed=99)
+    (hr / "im1.png").unlink()
+    code, out, err = run_cli(capsys, "-m", "lkdn", "-s", "2", "--dataset", "Set5", "--json")
+    assert code == 0, err
+    [result] = json.loads(out)["results"]
+    assert result["published_set"] is False and result["delta_psnr"] is None and result["images"] == 2
+    assert result["set_check"] == "1 of 3 images missing (im1); 1 differ from the published pixels (im0)"
+    assert "Set5 under" in err and "is not the published set" in err
+    code, out, _ = run_cli(capsys, "-m", "lkdn", "-s", "2", "--dataset", "Set5")
+    assert code == 0 and "set differs" in out and "30.00 / 0.9000" in out
+    code, _, err = run_cli(capsys, "--dataset", "Set5", "--check", "--tolerance", "1000")
+    assert code == 1 and "check failed: not the published images" in err and "im0" in err
+    before = (zoo / "zoo.toml").read_text(encoding="utf-8")
+    code, _, err = run_cli(capsys, "--dataset", "Set5", "--update-manifest")
+    assert code == 1 and "not writing the measured numbers: Set5 is not the published set" in err
+    assert (zoo / "zoo.toml").read_text(encoding="utf-8") == before
+
+
+def test_a_users_manga109_is_checked_against_the_published_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]):
+    """The real Manga109 table (names, sizes, pixel hashes; the images are not shipped): a copy
+    holding other pages is named as such, image by image."""
+    monkeypatch.setenv("SRZOO_DATA", str(tmp_path / "data"))
+    _hr_folder(tmp_path / "data" / "Manga109" / "HR")
+    code, out, err = run_cli(capsys, "-m", "lkdn", "-s", "2", "--dataset", "Manga109", "--json")
+    assert code == 0, err
+    [result] = json.loads(out)["results"]
+    assert result["set_check"].startswith("109 of 109 images missing (ARMS, AisazuNihaIrarenai, ")
+    assert result["set_check"].endswith("and 104 more); 3 not in Manga109 (im0, im1, im2)")

@@ -236,7 +236,7 @@ def test_export_then_load_then_upscale(work: Path, capsys):
 
 
 def test_usage_errors(work: Path, capsys):
-    assert srzoo(capsys, "train", "lkdn", "--scale", "2")[0] == 2
+    assert srzoo(capsys, "train", "lkdn")[0] == 2  # without --data the paper's data is fetched: test_train_data.py
     assert srzoo(capsys, "train", "lkdn", "--scale", "2", "--data", "train", "--iters", "1", *FAST)[0] == 0
     code, _, err = srzoo(capsys, "train", "lkdn", "--scale", "2", "--data", "train", *FAST)
     assert code == 2 and "--resume runs/lkdn_x2" in err

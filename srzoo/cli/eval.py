@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -48,8 +49,8 @@ _MODELS = ", ".join(family.name for family in list_families())
 @command("eval", short_help="Measure PSNR/SSIM on the benchmarks; compare with the papers.", epilog="""Examples:
 
 \b
-  srzoo eval -m lkdn -s 4 -d Set5 --data-root DIR  # one entry, one set
-  srzoo eval --data-root DIR --check --markdown     # every entry vs its paper
+  srzoo eval -m lkdn -s 4 -d Set5                   # one entry, one set (fetched once)
+  srzoo eval --check --markdown                     # every entry vs its paper
   srzoo eval -m alkdn -s 2 --hr HR/ --lr LR/ --json # your own images""")
 def eval_command(
     models: list[str] | None = typer.Option(None, "--model", "-m", metavar="NAME", show_default="every entry",
@@ -58,15 +59,16 @@ def eval_command(
     scales: list[int] | None = typer.Option(None, "--scale", "-s", metavar="N", show_default="every scale",
                                             help="Upscaling factor (repeatable): 2, 3 or 4."),
     dataset_names: list[str] | None = typer.Option(
-        None, "--dataset", "-d", metavar="SET", show_default="every one found",
-        help="Set5, Set14, B100 (BSD100), Urban100, Manga109 (repeatable)."),
+        None, "--dataset", "-d", metavar="SET", show_default="every one",
+        help="Set5, Set14, B100 (BSD100), Urban100 (fetched and checked when absent), Manga109 (yours: "
+             "http://www.manga109.org/en/) (repeatable)."),
     root: Path | None = typer.Option(None, "--data-root", metavar="DIR", show_default="$SRZOO_DATA, else "
                                      "~/.local/share/srzoo/datasets", help="Folder holding the datasets."),
     hr: Path | None = typer.Option(None, "--hr", metavar="DIR", help="Evaluate on any folder of HR images."),
-    lr: Path | None = typer.Option(None, "--lr", metavar="DIR", show_default="made from HR by bicubic",
+    lr: Path | None = typer.Option(None, "--lr", metavar="DIR", show_default="made from HR by MATLAB bicubic",
                                    help="LR inputs for --hr (flat, or X<s>/ sub-folders)."),
     lr_recipe: str = typer.Option("auto", "--lr-recipe", metavar="RECIPE",
-                                  help="LR inputs: auto (LR_bicubic files where present, else basicsr), basicsr "
+                                  help="LR inputs: auto (LR_bicubic files where present, else matlab), basicsr "
                                        "(made from HR as floats, mirrored edges, rounded once) or matlab (made "
                                        "on uint8 like older MATLAB, bit-exact with the classic LR files)."),
     weights: Path | None = typer.Option(None, "--weights", metavar="FILE",
@@ -121,6 +123,7 @@ def eval_command(
     else:
         print_tables(results, inference, per_image, verbose)
     if update:
+        _published_only(results)
         written = update_measured(measured_scores(results), manifest_path())
         err_console.print(f"wrote the measured numbers of {', '.join(written)} to {manifest_path()}")
     if check:
@@ -128,27 +131,31 @@ def eval_command(
 
 
 def select_datasets(names: list[str], root: Path | None, hr: Path | None, lr: Path | None) -> list[Dataset]:
-    """The named benchmarks, plus the --hr folder; by default every benchmark found under the root."""
-    from srzoo.evaluation.datasets import canonical_name, find_dataset, folder_dataset
+    """The named benchmarks, plus the --hr folder; by default every benchmark. A public benchmark
+    missing from the root is fetched (and checked) first; by default one that cannot be fetched,
+    and a Manga109 the user has not supplied, are skipped with a note."""
+    from srzoo.cli.fetchbar import benchmark
+    from srzoo.evaluation.datasets import canonical_name, folder_dataset
 
     if lr is not None and hr is None:
         raise UsageError("--lr needs --hr")
     root = root if root is not None else data_root()
     folder = [folder_dataset(hr, lr)] if hr is not None else []
     if names:
-        return [find_dataset(name, root) for name in dict.fromkeys(map(canonical_name, names))] + folder
+        return [benchmark(name, root) for name in dict.fromkeys(map(canonical_name, names))] + folder
     if folder:
         return folder
-    found, missing = [], []
+    found, missing, errors = [], [], []
     for name in DATASETS:
         try:
-            found.append(find_dataset(name, root))
-        except SrzooError:
+            found.append(benchmark(name, root))
+        except SrzooError as exc:
             missing.append(name)
+            errors.append(exc)
     if not found:
-        find_dataset(DATASETS[0], root)  # raises the one-line "where it looked and how to get it"
+        raise errors[0]
     if missing:
-        err_console.print(f"not found under {root} (skipped): {', '.join(missing)}")
+        err_console.print(f"not found under {root} and not fetched (skipped): {', '.join(missing)}")
     return found
 
 
@@ -172,6 +179,10 @@ def run(entries: list[ZooEntry], datasets: list[Dataset], upscaler: Callable[[Zo
                                   f"{result.ssim:.4f} ({result.images} images, {result.lr} LR, "
                                   f"{result.seconds:.1f} s)")
                 results.append(result)
+            if scored and scored[0].check is not None and not scored[0].check.ok:
+                err_console.print(f"[bold yellow]{dataset.name} under {escape(str(dataset.hr_dir))} is not the "
+                                  f"published set:[/] {escape(scored[0].check.summary())}; its numbers are not "
+                                  "compared with the papers'", markup=True)
     order = {(e.name, e.scale): i for i, e in enumerate(entries)}
     return sorted(results, key=lambda r: order[(r.model, r.scale)])
 
@@ -241,7 +252,8 @@ def _paper_cells(result: SetResult) -> tuple[str, str]:
     if result.paper is None:
         return "-", "-"
     mark = "" if result.paper_verified else " (not its own)"
-    return f"{paper_score(result.paper, ' / ')}{mark}", f"{result.delta_psnr:+.3f}"
+    delta = "set differs" if result.delta_psnr is None else f"{result.delta_psnr:+.3f}"
+    return f"{paper_score(result.paper, ' / ')}{mark}", delta
 
 
 def paper_score(score: tuple[float, float | None], sep: str = "/") -> str:
@@ -273,13 +285,26 @@ def markdown_table(results: list[SetResult]) -> str:
         title = get_family(model).title
         ours = [f"{cells[d].psnr:.2f}/{cells[d].ssim:.4f}" if d in cells else "-" for d in datasets]
         paper = [paper_score(row) if d in cells and (row := cells[d].paper) else "-" for d in datasets]
-        delta = [f"{cells[d].delta_psnr:+.3f}" if d in cells and cells[d].paper else "-" for d in datasets]
+        delta = [_delta_cell(cells[d]) if d in cells and cells[d].paper else "-" for d in datasets]
         lines.append(f"| {title} | x{scale} | measured | {' | '.join(ours)} |")
         if any(cell != "-" for cell in paper):
             label = "paper" if rows[0].paper_verified else "paper (not its own)"
             lines.append(f"| {title} | x{scale} | {label} | {' | '.join(paper)} |")
             lines.append(f"| {title} | x{scale} | Δ PSNR | {' | '.join(delta)} |")
     return "\n".join(lines)
+
+
+def _delta_cell(result: SetResult) -> str:
+    delta = result.delta_psnr
+    return "n/a (set differs)" if delta is None else f"{delta:+.3f}"
+
+
+def _published_only(results: list[SetResult]) -> None:
+    """Refuse to record numbers measured on a copy that is not the published set."""
+    wrong = {r.dataset: r.check.summary() for r in results if r.check is not None and not r.check.ok}
+    if wrong:
+        raise SrzooError("not writing the measured numbers: " + "; ".join(
+            f"{name} is not the published set ({summary})" for name, summary in wrong.items()))
 
 
 def _by_entry(results: list[SetResult]) -> dict[tuple[str, int], list[SetResult]]:
@@ -292,20 +317,24 @@ def _by_entry(results: list[SetResult]) -> dict[tuple[str, int], list[SetResult]
 def _check(results: list[SetResult], tolerance: float) -> None:
     """Exit 1, naming them, when results differ from the paper by more than `tolerance` dB."""
     checkable = [r for r in results if r.delta_psnr is not None and r.paper_verified]
-    own_row = {(r.model, r.scale) for r in checkable}
+    own_row = {(r.model, r.scale) for r in results if r.paper is not None and r.paper_verified}
     without = sorted({f"{r.model} x{r.scale}" for r in results if (r.model, r.scale) not in own_row})
     if without:
         err_console.print(f"not checked, no paper row of their own (see zoo.toml paper_note): {', '.join(without)}")
     gaps = [f"{r.model} x{r.scale} {r.dataset}" for r in results
-            if (r.model, r.scale) in own_row and r.delta_psnr is None]
+            if (r.model, r.scale) in own_row and r.paper is None]
     if gaps:
         err_console.print(f"not checked (the paper gives no number): {', '.join(gaps)}")
+    wrong = sorted({f"{r.dataset} ({r.check.summary()})" for r in results if r.check is not None and not r.check.ok})
+    if wrong:
+        err_console.print(f"[bold red]check failed:[/] not the published images, so not comparable with the "
+                          f"papers: {escape('; '.join(wrong))}", markup=True)
     failed = [(r, r.delta_psnr, r.paper[0]) for r in checkable
               if r.delta_psnr is not None and r.paper is not None and abs(r.delta_psnr) > tolerance]
     for r, delta, paper_psnr in failed:
         err_console.print(f"[bold red]check failed:[/] {r.model} x{r.scale} {r.dataset}: {r.psnr:.3f} dB, "
                           f"paper {paper_psnr:.2f} dB, delta {delta:+.3f} dB exceeds {tolerance} dB")
-    if failed:
+    if failed or wrong:
         raise typer.Exit(code=1)
     err_console.print(f"check passed: {len(checkable)} result(s) of {len(own_row)} entries within {tolerance} dB "
                       "of the paper")

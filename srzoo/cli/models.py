@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from srzoo.cli.common import command, err_console
-from srzoo.constants import DEFAULT_MODEL, DEFAULT_SCALE
-from srzoo.errors import SrzooError
+from srzoo.constants import DEFAULT_MODEL, DEFAULT_SCALE, data_root
+from srzoo.errors import SrzooError, UsageError
 from srzoo.zoo.manifest import ZooEntry, load_manifest
 from srzoo.zoo.resolve import (
     local_copy,
@@ -36,8 +38,20 @@ _LEGEND = "\n".join((
 @command("models", short_help="List the zoo and where each entry's weights come from.")
 def models_command(
     as_json: bool = typer.Option(False, "--json", help="Print every entry as JSON instead of a table."),
+    architectures: bool = typer.Option(False, "--architectures",
+                                       help="List the other architectures whose checkpoints --weights takes "
+                                            "(through spandrel: pip install \"srzoo[spandrel]\")."),
 ) -> None:
     """List the zoo: each model and scale, its source, status, local copy, and PSNR."""
+    if architectures:
+        from srzoo.models.external import INSTALL
+        from srzoo.models.external import architectures as known
+
+        names = known()
+        if not names:
+            raise SrzooError(f"other architectures come through spandrel, which is not installed: {INSTALL}")
+        typer.echo(json.dumps(names) if as_json else "\n".join(names))
+        return
     entries = load_manifest()
     if as_json:
         typer.echo(json.dumps([_as_dict(e) for e in entries], indent=2))
@@ -57,8 +71,21 @@ def models_command(
     console.print(_LEGEND)
 
 
-@command("download", short_help="Fetch and verify zoo weights for offline use.")
+@command("download", short_help="Fetch and verify zoo weights (and benchmarks) for offline use.", epilog="""Examples:
+
+\b
+  srzoo download --all                     # every entry's weights
+  srzoo download --datasets                # Set5, Set14, B100 and Urban100
+  srzoo download --datasets Set5 Urban100  # those two""")
 def download_command(
+    sets: list[str] | None = typer.Argument(None, metavar="[SET]...",
+                                            help="With --datasets: the benchmarks to fetch (default: every "
+                                                 "public one)."),
+    datasets: bool = typer.Option(False, "--datasets", help="Fetch and check benchmarks into the data root "
+                                                             "(Set5, Set14, B100, Urban100; or the training "
+                                                             "sets DIV2K, Flickr2K, OST) instead of weights."),
+    root: Path | None = typer.Option(None, "--data-root", metavar="DIR", show_default="$SRZOO_DATA, else "
+                                     "~/.local/share/srzoo/datasets", help="Where --datasets stores them."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name or alias, e.g. alkdn."),
     scale: int | None = typer.Option(None, "--scale", "-s", help="Upscaling factor (default: every available one)."),
     all_entries: bool = typer.Option(False, "--all", help="Every entry that has weights."),
@@ -70,7 +97,17 @@ def download_command(
 
     The usual order applies (weights dir, bundled, Hub, then the authors' origin); every file is
     checked against the manifest and stored under $SRZOO_WEIGHTS_DIR. Exit 1 if any entry fails.
+    With --datasets, benchmarks instead: each is fetched (Hub, then GitHub), its images checked
+    against the published names, sizes and pixels, and stored under the data root.
     """
+    if sets and not datasets:
+        raise UsageError(f"{sets[0]!r}: name benchmarks after --datasets")
+    if datasets:
+        if model is not None or scale is not None or all_entries or from_origin:
+            raise UsageError("--datasets fetches benchmarks: it cannot be combined with -m, -s, --all or "
+                             "--from-origin (run two commands)")
+        _download_datasets(sets or [], root if root is not None else data_root())
+        return
     failed = 0
     single = model is not None and scale is not None
     for entry in entries_to_download(model, scale, all_entries, official_only=from_origin, on_note=err_console.print):
@@ -79,10 +116,39 @@ def download_command(
         except SrzooError as exc:
             if single:
                 raise
-            err_console.print(f"[red]failed[/] {entry.label}: {exc}", markup=True, highlight=False)
+            err_console.print(f"[red]failed[/] {entry.label}: {escape(str(exc))}", markup=True, highlight=False)
             failed += 1
             continue
         typer.echo(f"{entry.label}: {found.path} ({found.origin})")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _download_datasets(names: list[str], root: Path) -> None:
+    """Fetch (or find) each benchmark or training set; a line per set; exit 1 if any cannot be had."""
+    from srzoo.cli.fetchbar import benchmark, download_bars
+    from srzoo.evaluation.datasets import canonical_name, list_images
+    from srzoo.evaluation.fetch import FETCHABLE
+    from srzoo.train.paperdata import TRAINING_SETS, prepare
+
+    training = {name.lower(): name for name in TRAINING_SETS}
+    chosen = list(dict.fromkeys(training.get(n.strip().lower()) or canonical_name(n) for n in names))
+    failed = 0
+    for name in chosen or FETCHABLE:
+        try:
+            if name in TRAINING_SETS:
+                with download_bars() as progress:
+                    [folder] = prepare((name,), root, progress)
+                typer.echo(f"{name}: {folder} ({len(list_images(folder))} images)")
+                continue
+            dataset = benchmark(name, root)
+        except SrzooError as exc:
+            if len(chosen or FETCHABLE) == 1:
+                raise
+            err_console.print(f"[red]failed[/] {name}: {escape(str(exc))}", markup=True, highlight=False)
+            failed += 1
+            continue
+        typer.echo(f"{dataset.name}: {dataset.hr_dir} ({len(list_images(dataset.hr_dir))} images)")
     if failed:
         raise typer.Exit(code=1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,7 @@ def train_command(
                                                   "--resume)."),
     scale: int | None = typer.Option(None, "--scale", "-s", metavar="N", help="Upscaling factor."),
     data: list[Path] | None = typer.Option(None, "--data", metavar="DIR",
+                                           show_default="the paper's data (DF2K; AIDN: + OST), fetched once",
                                            help="Folder of HR images, searched recursively; "
                                                 "folders named like LR_bicubic are skipped "
                                                 "(repeatable)."),
@@ -43,8 +45,8 @@ def train_command(
                                                "sub-images in this folder (once) and train "
                                                "on those: faster decoding."),
     val: str | None = typer.Option(None, "--val", metavar="SET",
-                                   help="Validation set: a benchmark name under the data root, "
-                                        "or a folder; 'none' for none (default: Set5 if found)."),
+                                   help="Validation set: a benchmark name (fetched when public and absent), "
+                                        "or a folder; 'none' for none (default: Set5)."),
     val_every: int | None = typer.Option(None, "--val-every", metavar="N", min=1, show_default="5000",
                                          help="Validate every N iterations."),
     checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", metavar="N", min=1,
@@ -182,8 +184,8 @@ def _new(model: str | None, scale: int | None, recipe_changes: dict[str, Any], s
          finetune: bool) -> TrainConfig:
     from srzoo.train.checkpoint import checkpoints
 
-    if model is None or scale is None or "data" not in settings:
-        raise UsageError("give MODEL, --scale and --data (or --resume CHECKPOINT)")
+    if model is None or scale is None:
+        raise UsageError("give MODEL and --scale (and --data DIR for your own images), or --resume CHECKPOINT")
     family = get_family(model)
     recipe = recipe_for(family.name, scale, finetune).override(**recipe_changes)
     if finetune and "init" not in settings:
@@ -195,8 +197,12 @@ def _new(model: str | None, scale: int | None, recipe_changes: dict[str, Any], s
     if checkpoints(Path(settings["run_dir"])):
         raise UsageError(f"{settings['run_dir']} already holds checkpoints: continue with --resume "
                          f"{settings['run_dir']}, or choose another --run-dir")
+    if "data" not in settings:  # after every usage check: this may download gigabytes
+        settings["data"] = _paper_data(family.name)
     if "val" not in settings:
         settings["val"] = _default_val()
+    elif settings["val"] is not None and not Path(settings["val"]).is_dir():
+        _fetch_val(settings["val"])
     return TrainConfig(family=family.name, scale=scale, recipe=recipe, finetune=finetune, **settings)
 
 
@@ -209,13 +215,40 @@ def _resumed(config: TrainConfig, model: str | None, scale: int | None, recipe_c
     return replace(config, recipe=config.recipe.override(**recipe_changes), **settings)
 
 
+def _paper_data(family: str) -> tuple[str, ...]:
+    """The HR folders of the family's paper data, after saying what will be fetched and fetching it."""
+    from srzoo.cli.fetchbar import download_bars
+    from srzoo.train.paperdata import PAPER_DATA, TRAINING_SETS, prepare, prepared
+
+    names, words = PAPER_DATA[family]
+    ready = all(prepared(TRAINING_SETS[name], data_root()) for name in names)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not ready:  # one fetch, not one per process
+        raise UsageError(f"{words}: under torchrun, fetch it once first (`srzoo download --datasets "
+                         f"{' '.join(names)}`), or give --data DIR")
+
+    def announce(line: str) -> None:
+        err_console.print(f"training data: {words}; {line}", highlight=False, markup=False)
+
+    with download_bars() as progress:
+        return tuple(str(folder) for folder in prepare(names, data_root(), progress, announce))
+
+
+def _fetch_val(name: str) -> None:
+    """A benchmark named by --val, fetched now when it is public and absent (errors are one line)."""
+    from srzoo.cli.fetchbar import benchmark
+
+    benchmark(name, data_root())
+
+
 def _default_val() -> str | None:
-    from srzoo.evaluation.datasets import find_dataset
+    """Set5, fetched like any benchmark; without it, a note and no validation."""
+    from srzoo.cli.fetchbar import benchmark
 
     try:
-        find_dataset("Set5", data_root())
-    except SrzooError:
-        err_console.print(f"no Set5 under {data_root()}: training without validation (see --val)")
+        benchmark("Set5", data_root())
+    except SrzooError as exc:
+        err_console.print(f"no Set5 under {data_root()} ({exc}): training without validation (see --val)",
+                          highlight=False, markup=False)
         return None
     return "Set5"
 

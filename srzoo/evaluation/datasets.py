@@ -6,8 +6,14 @@ Layout under the data root (`--data-root`, else `srzoo.constants.data_root()`):
     <root>/<Name>/LR_bicubic/X<s>/<image>x<s>.<ext>     optional genuine MATLAB LR inputs
 
 The LR inputs (`LrChoice`): "auto" reads `LR_bicubic/X<s>` where it exists and otherwise makes the
-LR from the HR image with `srzoo.evaluation.imresize.make_lr`'s "basicsr" recipe; "basicsr" or "matlab" always
-make it with that recipe ("matlab" is bit-exact with the classic benchmark files).
+LR from the HR image with `srzoo.evaluation.imresize.make_lr`'s "matlab" recipe (bit-exact with the
+genuine MATLAB LR files, so a set without them scores as it would with them); "basicsr" or
+"matlab" always make it with that recipe.
+
+A benchmark found by name (`find_dataset`) knows its name (`Dataset.benchmark`), and each of its
+HR images is hashed as it is read (`ImagePair.digest`), so that an evaluation can say whether the
+copy is the published set (`srzoo.evaluation.facts`). Public benchmarks missing from the root are
+fetched by `srzoo.evaluation.fetch`; this module never touches the network.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from srzoo.errors import SrzooError, UsageError
+from srzoo.evaluation.facts import pixel_sha256
 from srzoo.evaluation.imresize import LR_RECIPES, LrRecipe, make_lr
 from srzoo.media.images import IMAGE_SUFFIXES
 from srzoo.zoo.manifest import DATASETS
@@ -34,10 +41,10 @@ LrSource = Literal["files", "basicsr", "matlab"]  # what an evaluation actually 
 
 _ALIASES = {"bsd100": "B100", **{name.lower(): name for name in DATASETS}}
 _HOW_TO_GET = {
-    "Manga109": "request it from the Manga109 authors (http://www.manga109.org, academic use only)",
-    "B100": "BSDS300 test = BSDS500 val images (https://github.com/BIDS/BSDS500)",
+    "Manga109": "its owners (http://www.manga109.org/en/, academic use only; srzoo checks the copy against "
+                "the published names, sizes and pixels)",
 }
-_DEFAULT_HOW = "any public copy of the benchmark HR images (e.g. the SelfExSR or BasicSR dataset links)"
+_DEFAULT_HOW = "any public copy of the benchmark HR images (srzoo eval fetches it itself when it can reach the network)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Dataset:
     hr_dir: Path
     lr_root: Path | None = None
     lr_flat: bool = False
+    benchmark: str | None = None  # the benchmark's name when found by name (checked against its table)
 
     def lr_dir(self, scale: int) -> Path | None:
         """The folder of LR input files for `scale`, or None when LR must be generated."""
@@ -64,16 +72,18 @@ class Dataset:
             raise UsageError(f"unknown LR recipe {choice!r} (one of {', '.join(LR_CHOICES)})")
         if choice != "auto":
             return choice
-        return "files" if self.lr_dir(scale) is not None else "basicsr"
+        return "files" if self.lr_dir(scale) is not None else "matlab"
 
 
 @dataclass(frozen=True)
 class ImagePair:
-    """One test image: `hr` cropped to a multiple of the scale, and its LR input (uint8 RGB)."""
+    """One test image: `hr` cropped to a multiple of the scale, and its LR input (uint8 RGB);
+    `digest`: the whole HR image's (width, height, pixel sha256), for benchmarks."""
 
     name: str
     hr: np.ndarray
     lr: np.ndarray
+    digest: tuple[int, int, str] | None = None
 
 
 def canonical_name(name: str) -> str:
@@ -95,7 +105,7 @@ def find_dataset(name: str, root: Path) -> Dataset:
         raise SrzooError(f"dataset {canonical} not found: no images in {hr_dir} (the data root is --data-root, "
                          f"else $SRZOO_DATA, else the user data folder $XDG_DATA_HOME/srzoo/datasets, "
                          f"default ~/.local/share/srzoo/datasets); get it from {how} and put the HR images there")
-    return Dataset(canonical, hr_dir, hr_dir.parent / "LR_bicubic")
+    return Dataset(canonical, hr_dir, hr_dir.parent / "LR_bicubic", benchmark=canonical)
 
 
 def folder_dataset(hr_dir: Path, lr_dir: Path | None = None) -> Dataset:
@@ -142,27 +152,29 @@ def load_pairs(dataset: Dataset, scale: int, choice: LrChoice = "auto") -> Itera
     lr_files = _index_lr(lr_dir, scale) if lr_dir is not None else {}
     for path in list_images(dataset.hr_dir):
         hr = read_rgb(path)
+        digest = (hr.shape[1], hr.shape[0], pixel_sha256(hr)) if dataset.benchmark else None
         if min(hr.shape[:2]) < 3 * scale:
             raise SrzooError(f"{path} is {hr.shape[1]}x{hr.shape[0]}: too small to evaluate at x{scale} (each "
                              f"side needs at least {3 * scale} px, so that something is left after the "
                              f"{scale}-px border crop)")
         if lr_dir is None:
             recipe: LrRecipe = "matlab" if source == "matlab" else "basicsr"
-            yield ImagePair(path.stem, modcrop(hr, scale), make_lr(hr, scale, recipe))
+            yield ImagePair(path.stem, modcrop(hr, scale), make_lr(hr, scale, recipe), digest)
             continue
         if path.stem not in lr_files:
             raise SrzooError(f"no LR input for {path.name} in {lr_dir} "
                              f"(expected {path.stem}x{scale}.* or {path.stem}.*)")
-        yield _file_pair(path.stem, modcrop(hr, scale), lr_files[path.stem], scale)
+        yield _file_pair(path.stem, modcrop(hr, scale), lr_files[path.stem], scale, digest)
 
 
-def _file_pair(name: str, hr: np.ndarray, lr_path: Path, scale: int) -> ImagePair:
+def _file_pair(name: str, hr: np.ndarray, lr_path: Path, scale: int,
+               digest: tuple[int, int, str] | None) -> ImagePair:
     """The pair with the LR file at `lr_path`, after checking it is exactly the HR size over `scale`."""
     lr = read_rgb(lr_path)
     if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
         raise SrzooError(f"{lr_path} is {lr.shape[1]}x{lr.shape[0]}, but the HR image cropped to a multiple "
                          f"of {scale} is {hr.shape[1]}x{hr.shape[0]}: not its x{scale} LR input")
-    return ImagePair(name, hr, lr)
+    return ImagePair(name, hr, lr, digest)
 
 
 def _index_lr(lr_dir: Path, scale: int) -> dict[str, Path]:

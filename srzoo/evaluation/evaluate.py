@@ -3,6 +3,9 @@
 The protocol (`protocol()` describes it in words, for the output) is BasicSR's / the MATLAB scripts':
 HR cropped to a multiple of the scale; output clamped and rounded to uint8; PSNR and SSIM on the Y
 channel of MATLAB's rgb2ycbcr with `scale` pixels cropped from each border; mean over images.
+
+A benchmark's images are compared with its published table as they are read (`SetResult.check`):
+a copy that is incomplete or differs is scored, but gets no difference from the paper's number.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from PIL import Image
 from srzoo.engine.device import is_out_of_memory
 from srzoo.engine.upscaler import Upscaler
 from srzoo.errors import SrzooError
-from srzoo.evaluation.datasets import Dataset, ImagePair, LrChoice, load_pairs
+from srzoo.evaluation.datasets import Dataset, ImagePair, LrChoice, list_images, load_pairs
+from srzoo.evaluation.facts import SetCheck, check_digests
 from srzoo.evaluation.metrics import evaluate_pair
 from srzoo.fsutil import atomic_path
 from srzoo.media.images import Network
@@ -39,11 +43,11 @@ def protocol(inference: str) -> dict[str, str]:
     """What was measured, in words; `inference` says how the network was run."""
     return {
         "hr": "cropped (top-left) to a multiple of the scale",
-        "lr": "'files': the dataset's LR_bicubic/X<s> images (or --lr); 'basicsr': made from the cropped HR "
+        "lr": "'files': the dataset's LR_bicubic/X<s> images (or --lr); 'matlab' (where there are no files): "
+              "made from the cropped HR on uint8 like older MATLAB releases (replicated edges, rounded after "
+              "each pass: bit-exact with the classic LR files); 'basicsr': made from the cropped HR "
               "by MATLAB-compatible bicubic (Keys a=-0.5, antialiased) on floats in [0, 1] with mirrored "
-              "edges, rounded to uint8 once, as BasicSR prepares benchmarks; 'matlab': the same on uint8 "
-              "like older MATLAB releases (replicated edges, rounded after each pass: bit-exact with the "
-              "classic LR files)",
+              "edges, rounded to uint8 once, as BasicSR prepares benchmarks",
         "inference": inference,
         "output": "clamped to [0, 1], x255, rounded to uint8",
         "channel": "Y of MATLAB rgb2ycbcr (BT.601, range 16-235), unrounded",
@@ -76,6 +80,12 @@ class SetResult:
     per_image: list[ImageScore] = field(default_factory=list)
     seconds: float = 0.0
     paper_verified: bool = True
+    check: SetCheck | None = None  # a benchmark's copy against its published table
+
+    @property
+    def published_set(self) -> bool:
+        """Whether the images were the published set (True for folders that are no benchmark)."""
+        return self.check is None or self.check.ok
 
     @property
     def images(self) -> int:
@@ -91,8 +101,9 @@ class SetResult:
 
     @property
     def delta_psnr(self) -> float | None:
-        """Measured minus published PSNR, or None without a published number."""
-        return None if self.paper is None else self.psnr - self.paper[0]
+        """Measured minus published PSNR; None without a published number, or when the images were
+        not the published set."""
+        return None if self.paper is None or not self.published_set else self.psnr - self.paper[0]
 
     def record(self, per_image: bool = False) -> dict[str, Any]:
         """The JSON record of this result (`per_image` adds every image's numbers)."""
@@ -103,6 +114,8 @@ class SetResult:
             "paper_ssim": self.paper[1] if self.paper else None,
             "delta_psnr": self.delta_psnr, "paper_verified": self.paper_verified, "lr": self.lr,
             "seconds": round(self.seconds, 3),
+            "published_set": self.published_set,
+            "set_check": None if self.check is None else self.check.summary(),
         }
         if per_image:
             data["per_image"] = [{"image": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in self.per_image]
@@ -183,11 +196,14 @@ def _batch_size(shape: tuple[int, ...], max_pixels: int, max_images: int) -> int
 def evaluate(contenders: list[Contender], dataset: Dataset, scale: int, save_dir: Path | None = None,
              lr: LrChoice = "auto", on_images: Callable[[int], None] | None = None) -> list[SetResult]:
     """Every job's scores on `dataset` at `scale`; each image is read (and its LR made) only once.
-    `on_images(n)` is told after each batch of n images is scored by every job."""
+    `on_images(n)` is told after each batch of n images is scored by every job. A benchmark's
+    images are checked against its published table on the way (`SetResult.check`)."""
     source = dataset.lr_source(scale, lr)
     results = [SetResult(job.model, scale, dataset.name, source, job.paper.get(dataset.name),
                          paper_verified=job.paper_verified) for job in contenders]
+    digests: dict[str, tuple[int, int, str] | None] = {path.stem: None for path in list_images(dataset.hr_dir)}
     for batch in batches(load_pairs(dataset, scale, lr)):
+        digests.update((pair.name, pair.digest) for pair in batch)
         for job, result in zip(contenders, results):
             start = time.perf_counter()
             srs = job.upscale([pair.lr for pair in batch])
@@ -197,8 +213,10 @@ def evaluate(contenders: list[Contender], dataset: Dataset, scale: int, save_dir
                 _save(save_dir / f"{job.model}_x{scale}" / dataset.name, batch, srs)
         if on_images is not None:
             on_images(len(batch))
+    check = check_digests(dataset.benchmark, digests) if dataset.benchmark else None
     for result in results:
         result.per_image.sort(key=lambda s: s.name)
+        result.check = check
     return results
 
 

@@ -2,5 +2,6 @@
 
 recipes (settings), config (a run), data (patches), optim (optimizer, loss, EMA), loop (the
 training loop), checkpoint, distributed, validate, report (CSV log, progress), warmstart
-(`--init`), export (inference-form safetensors and the zoo entry).
+(`--init`), export (inference-form safetensors and the zoo entry), paperdata (the papers' training
+sets, fetched and prepared once).
 """

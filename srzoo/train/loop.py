@@ -43,12 +43,13 @@ from srzoo.train.data import (
 from srzoo.train.distributed import Ranks, all_mean, any_rank, barrier, setup, teardown
 from srzoo.train.optim import loss_function, make_ema, make_optimizer
 from srzoo.train.recipes import Stage
-from srzoo.train.report import CsvLog, ProgressLine
+from srzoo.train.report import CsvLog, ProgressLine, estimate
 from srzoo.train.teacher import load_teacher, teacher_targets
 from srzoo.train.validate import val_dataset, validate
 from srzoo.train.warmstart import load_fitting, new_parameters, read_init
 
 _AMP = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+ESTIMATE_AFTER = 5  # timed iterations (after the warm-up ones) before the run's length is estimated
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ class Trainer:
         """Train every remaining iteration of every stage, or until stopped."""
         self.say(f"training {self.config.family} x{self.config.scale} ({self.recipe.form} form) on "
                  f"{len(self.files)} images, {self.ranks.world_size} process(es) on {self.device}; "
-                 f"iterations {self.iteration}..{self.recipe.iters}; run folder {self.run_dir}")
+                 f"the recipe is {self.recipe.iters:,} iterations ({self.recipe.source or 'as given'}), "
+                 f"iterations {self.iteration}..{self.recipe.iters} to run; run folder {self.run_dir}")
         progress = ProgressLine(self.console, self.recipe.iters, self.iteration) if self.ranks.main else None
         stopped = False
         received: list[int] = []
@@ -210,6 +212,8 @@ class Trainer:
             self.loss_count += 1
             self.iteration += 1
             self.timer.tick()
+            if self.timer.count == self.timer.skip + ESTIMATE_AFTER and (rate := self.timer.rate()):
+                self.say(estimate(self.recipe.iters - self.iteration, rate, str(self.device), self.config.finetune))
             self._bookkeeping(end, progress)
             stop = self.runtime.stop_after is not None and self.iteration >= self.runtime.stop_after
             if any_rank(requested() or stop, self.ranks):

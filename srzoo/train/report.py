@@ -83,3 +83,27 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def estimate(remaining: int, rate: float, device: str, finetune: bool) -> str:
+    """An honest line about how long the rest of a run takes at the measured `rate` (it/s) on
+    `device` ("cpu", "cuda:0", ...), e.g. "1,000,000 iterations at 0.02 it/s ≈ 579 days on this
+    CPU; `--finetune` is the CPU recipe"."""
+    seconds = remaining / rate if rate > 0 else float("inf")
+    where = "this CPU" if device == "cpu" else f"this device ({device})"
+    line = f"{remaining:,} iterations at {rate:.3g} it/s ≈ {_long(seconds)} on {where}"
+    if device == "cpu" and not finetune and seconds > 86_400:
+        line += "; `--finetune` is the CPU recipe"
+    return line
+
+
+def _long(seconds: float) -> str:
+    """A duration in the largest unit that keeps it readable: days, hours or minutes."""
+    if seconds == float("inf"):
+        return "forever"
+    if seconds >= 2 * 86_400:
+        return f"{seconds / 86_400:,.0f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{max(seconds / 60, 1):.0f} minutes" if seconds >= 60 else f"{seconds:.0f} s"
+
