@@ -328,3 +328,17 @@ def test_tiles_whose_overlap_costs_more_than_them_get_a_note() -> None:
     Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=32, on_note=notes.append)  # breadth-first
     Upscaler(model, "lkdn-s", 2, device="cpu", precision="fp32", tile=1000, tiling="overlap", on_note=notes.append)
     assert notes == []
+
+
+def test_auto_tiles_come_from_the_memory_budget(monkeypatch) -> None:
+    """`--tile auto` on the CPU plans for `$SRZOO_MEMORY_MB`, not for half the RAM; the tiles are
+    breadth-first, so the output is the whole image's."""
+    model = _random_model("lkdn", "inference")
+    image = torch.rand(1, 3, 60, 52)
+    whole = Upscaler(model, "lkdn", 2, device="cpu", precision="fp32", tile=0)(image)
+    monkeypatch.setenv("SRZOO_MEMORY_MB", "4096")
+    assert Upscaler(model, "lkdn", 2, device="cpu", precision="fp32").tile_for(image) == 0
+    monkeypatch.setenv("SRZOO_MEMORY_MB", "1")
+    engine = Upscaler(model, "lkdn", 2, device="cpu", precision="fp32")
+    assert engine.tile_for(image) > 0
+    torch.testing.assert_close(engine(image), whole, atol=2e-5, rtol=0)

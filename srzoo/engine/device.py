@@ -8,7 +8,7 @@ from typing import Literal
 
 import torch
 
-from srzoo.constants import threads_setting
+from srzoo.constants import memory_budget, threads_setting
 from srzoo.errors import UsageError
 from srzoo.models import ModelFamily
 
@@ -80,7 +80,8 @@ def use_threads(threads: int | None = None) -> int:
 
 
 def free_memory(device: torch.device) -> int:
-    """Bytes the next run may use: free plus cached CUDA memory, else half the available RAM."""
+    """Bytes the next run may use: free plus cached CUDA memory; on the CPU the memory budget
+    (`srzoo.constants.memory_budget`), or half the available RAM when that is less."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
@@ -93,7 +94,7 @@ def free_memory(device: torch.device) -> int:
             available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
             available = 4 << 30
-    return available // 2
+    return min(available // 2, memory_budget())
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -108,6 +108,7 @@ class Summary:
     timings: dict[str, float] = field(default_factory=dict)
     weights: dict[str, str] = field(default_factory=dict)  # path and where it came from (`Located`)
     engine: dict[str, str] = field(default_factory=dict)  # device, precision, back-end, threads, tiling
+    peak_rss_mb: float | None = None  # this process's peak resident memory so far (None: not measurable)
 
     @property
     def exit_code(self) -> int:
@@ -189,7 +190,18 @@ def upscale_files(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
         run_batch(jobs, options, loader(devices[0]), summary, reporter)
     else:
         run_on_devices(jobs, options, [loader(on) for on in devices], summary, reporter)
+    summary.peak_rss_mb = peak_rss_mb()
     return summary
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MiB (None where the OS does not report it)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)  # bytes on macOS, KiB elsewhere
 
 
 def device_list(device: str) -> list[str]:
