@@ -49,7 +49,7 @@ def fetch_benchmark(name: str, root: Path, progress: Progress | None = None) -> 
     sources = SOURCES.get(name)
     if sources is None:
         raise SrzooError(f"{name} cannot be fetched by srzoo (public: {', '.join(SOURCES)})")
-    created = not root.exists()
+    created = [folder for folder in (root, *root.parents) if not folder.exists()]  # deepest first
     try:
         root.mkdir(parents=True, exist_ok=True)
         scratch = tempfile.TemporaryDirectory(dir=root, prefix=f".incoming-{name}-")
@@ -64,8 +64,11 @@ def fetch_benchmark(name: str, root: Path, progress: Progress | None = None) -> 
                 failures.append(f"{source.label}: {exc}")
                 if index + 1 < len(sources) and not isinstance(exc, (Unreachable, OfflineError)):
                     _log.warning(f"{name} from {source.label}: {exc}; trying {sources[index + 1].label}")
-    if created and not any(root.iterdir()):
-        root.rmdir()  # leave no trace of a fetch that got nothing
+    for made in created:  # leave no trace of a fetch that got nothing
+        try:
+            made.rmdir()
+        except OSError:
+            break
     raise SrzooError(f"cannot fetch {name}: {'; '.join(failures)}. Or put its HR images in {root / name / 'HR'} "
                      "(or pass --data-root DIR)")
 
