@@ -94,9 +94,14 @@ class _HubHandler(_QuietHandler):
         data = hub.files.get(match.group(1)) if match else None
         if data is None:
             return self._error(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT})
+        self._serve(data, COMMIT, body)
+
+    def _serve(self, data: bytes, commit: str, body: bool) -> None:
+        """`data` as the Hub serves a file (ETag, commit, ranges), cut short while `drops_left`."""
+        owner = self.owner
         start = int(re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "bytes=0-")).group(1))
         self.send_response(206 if start else 200)
-        headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": COMMIT,
+        headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": commit,
                    "Content-Length": str(len(data) - start), "Accept-Ranges": "bytes",
                    "Content-Type": "application/octet-stream", "Connection": "close"}
         if start:
@@ -104,9 +109,9 @@ class _HubHandler(_QuietHandler):
         self._headers(headers)
         if not body:
             return
-        if hub.drop_at is not None and hub.drops_left != 0:
-            hub.drops_left -= 1
-            self.wfile.write(data[start:max(start, hub.drop_at)])  # then the connection closes
+        if owner.drop_at is not None and owner.drops_left != 0:
+            owner.drops_left -= 1
+            self.wfile.write(data[start:max(start, owner.drop_at)])  # then the connection closes
             return
         self.wfile.write(data[start:])
 
@@ -139,14 +144,10 @@ class LoopbackHubDatasets(_Server):
         return sum(method == "GET" for method, _ in self.requests)
 
 
-class _HubDatasetsHandler(_QuietHandler):
-    owner: LoopbackHubDatasets
+class _HubDatasetsHandler(_HubHandler):
+    """The Hub's dataset routes (`/datasets/OWNER/NAME/resolve/REVISION/PATH`)."""
 
-    def do_HEAD(self) -> None:
-        self._respond(body=False)
-
-    def do_GET(self) -> None:
-        self._respond(body=True)
+    owner: LoopbackHubDatasets  # type: ignore[assignment]
 
     def _respond(self, body: bool) -> None:
         hub = self.owner
@@ -160,23 +161,7 @@ class _HubDatasetsHandler(_QuietHandler):
         data = hub.files.get(f"{repo_id}/{filename}")
         if data is None:
             return self._error(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": revision})
-        start = int(re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "bytes=0-")).group(1))
-        self.send_response(206 if start else 200)
-        headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": revision,
-                   "Content-Length": str(len(data) - start), "Accept-Ranges": "bytes",
-                   "Content-Type": "application/octet-stream", "Connection": "close"}
-        if start:
-            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
-        self._headers(headers)
-        if not body:
-            return
-        if hub.drop_at is not None and hub.drops_left != 0:
-            hub.drops_left -= 1
-            self.wfile.write(data[start:max(start, hub.drop_at)])
-            return
-        self.wfile.write(data[start:])
-
-    _error = _HubHandler._error
+        self._serve(data, revision, body)
 
 
 def hub_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
