@@ -16,7 +16,8 @@ changes):
 - `SRZOO_MEMORY_MB`: the memory a CPU run's automatic tiling plans for (`memory_budget()`).
 - `SRZOO_DEBUG`: a traceback instead of the one-line "internal error".
 
-The command line also sets `OMP_WAIT_POLICY=PASSIVE` unless it is set (`prefer_passive_openmp()`).
+On a busy machine the command line also sets `OMP_WAIT_POLICY=PASSIVE` unless it is set
+(`prefer_passive_openmp()`).
 """
 
 from __future__ import annotations
@@ -92,13 +93,23 @@ def threads_setting() -> int | None:
 
 
 def prefer_passive_openmp() -> None:
-    """Make OpenMP threads sleep instead of spin while they wait, unless `OMP_WAIT_POLICY` is set.
+    """On a machine whose cores are already busy (1-minute load average at least half the cores this
+    process may use), make OpenMP threads sleep instead of spin while they wait, unless
+    `OMP_WAIT_POLICY` is set. Must run before torch loads.
 
-    Must run before torch loads. On a machine whose cores are busy with other work, spinning
-    threads fight those processes for the cores: a 64x48 x2 upscale with two threads took 3.2 s
-    spinning and 0.33 s sleeping while two other processes kept both cores busy, and about 10 %
-    longer sleeping than spinning on an idle machine (2-core AMD EPYC, AVX2)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    Spinning threads fight other processes for the cores: with two other processes keeping both
+    cores of a 2-core AMD EPYC (AVX2) busy, a 64x48 x2 upscale at two threads took 3.2 s spinning
+    and 0.33 s sleeping. On the idle machine spinning is faster: a 640x360 x4 job took 25.8 s
+    spinning and 30-31 s sleeping at two threads (35-39 s at one)."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows)
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if load >= cores / 2:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
 DEFAULT_MEMORY_MB = 1024

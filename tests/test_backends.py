@@ -22,6 +22,8 @@ def _model(name: str = "aidn") -> torch.nn.Module:
 
 def test_a_backend_failure_falls_back_to_torch_with_one_note(monkeypatch):
     class Broken:
+        compile_after, compiled = 1, {}
+
         def __init__(self, *args, **kwargs) -> None:
             pass
 

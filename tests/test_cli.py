@@ -53,3 +53,20 @@ def test_start_up_imports_no_torch() -> None:
     for argv in (["--help"], ["models"], ["upscale", "x.png", "-s", "7"], ["eval", "--help"]):
         done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
         assert done.stdout.splitlines()[-1] in ("0 ", "2 "), (argv, done.stdout[-300:], done.stderr)
+
+
+def test_openmp_sleeps_only_on_a_busy_machine(monkeypatch) -> None:
+    import os
+
+    from srzoo.constants import prefer_passive_openmp
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    prefer_passive_openmp()
+    assert "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    prefer_passive_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    prefer_passive_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

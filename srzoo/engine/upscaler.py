@@ -171,8 +171,13 @@ class Upscaler:
 
     @property
     def backend(self) -> str:
-        """The back-end whole images run on: torch or openvino."""
-        return "torch" if self.compiled is None else "openvino"
+        """The back-end whole images run on: torch, openvino, or torch with OpenVINO for sizes that
+        recur (`backend="auto"` before any graph is prepared)."""
+        if self.compiled is None:
+            return "torch"
+        if self.compiled.compile_after > 1 and not self.compiled.compiled:
+            return "torch (openvino for sizes that recur)"
+        return "openvino"
 
     def _build_nets(self) -> None:
         """The network in the chosen precision, then (in reduced precision) float32 for the retry
