@@ -46,6 +46,8 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise SrzooError(f"checkpoint not found: {path}") from exc
     except pickle.UnpicklingError as exc:  # torch's message suggests weights_only=False: never do that
+        if "global" not in str(exc).lower():  # not a class it refused to import: not a checkpoint at all
+            raise SrzooError(f"{path}: not a weights file (safetensors, or a PyTorch checkpoint)") from exc
         raise SrzooError(f"{path}: not a plain checkpoint (it holds Python objects besides tensors), so it "
                          "is not loaded") from exc
     except Exception as exc:  # noqa: BLE001 - a corrupt file can fail in many ways; report one line
