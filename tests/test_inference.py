@@ -57,9 +57,9 @@ class GlobalGain(nn.Module):
 
 @pytest.mark.parametrize("name,form", FAMILY_FORMS, ids=[f"{n}-{f}" for n, f in FAMILY_FORMS])
 def test_tiled_matches_whole_image(name: str, form: str) -> None:
-    """Local families (overlap tiling): uint8-identical, float32 up to rounding (vectorised kernels
-    round the last columns of a map differently by its width). Global ones (breadth-first): float32
-    up to rounding too."""
+    """Local families (overlap tiling) and global ones (breadth-first): float32 up to rounding
+    (vectorised kernels round the last columns of a map differently by its width), so uint8 values
+    that lie on a rounding boundary may differ by one level."""
     family = get_family(name)
     model = _random_model(name, form)
     torch.manual_seed(1)
@@ -78,7 +78,8 @@ def test_tiled_matches_whole_image(name: str, form: str) -> None:
     assert result.shape == reference.shape == (1, 3, 2 * image.shape[-2], 2 * image.shape[-1])
     if family.locality == "local":
         assert (result - reference).abs().max() <= 1e-6
-        assert torch.equal(tiled.quantised(image), whole.quantised(image))
+        levels = (tiled.quantised(image).int() - whole.quantised(image).int()).abs()
+        assert levels.max() <= 1 and (levels > 0).float().mean() <= 1e-4
     else:  # breadth-first: exact up to float rounding
         assert tiled.tiling_used == "breadth-first"
         assert (result - reference).abs().max() <= 1e-5

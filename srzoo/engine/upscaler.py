@@ -20,6 +20,9 @@ run stage by stage over all tiles (`srzoo.engine.breadth_first`), with the image
 whole maps, so tiles equal the whole image up to float rounding at any tile size. The scheme
 above is `tiling="overlap"` (the only one for networks outside the zoo).
 
+On the CPU the engine runs its own copy of the network with the exact rewrites of
+`srzoo.engine.rewrites` (a dilated convolution as a plain one on the image's phases).
+
 Precision. `auto` is bf16 autocast (float32 weights, channels-last) on CPUs with native bf16
 arithmetic (AVX512-BF16 or AMX, detected at run time), float16 on CUDA for the families safe in it
 and bf16 for the others where the GPU has it, float32 elsewhere. `fp32` is exact.
@@ -49,6 +52,7 @@ from srzoo.engine.device import (
     pick_dtype,
 )
 from srzoo.engine.ensemble import DIHEDRAL, inverse, transform
+from srzoo.engine.rewrites import rewrite_for_inference
 from srzoo.engine.statistics import ImageStatistics
 from srzoo.engine.tiling import Canvas, Tile, plan_tiles, split_axis
 from srzoo.errors import SrzooError, UsageError
@@ -164,7 +168,8 @@ class Upscaler:
             return
         compile_after = COMPILE_AFTER if self.requested_backend == "auto" else 1
         try:
-            self.compiled = openvino.OpenVINONet(self.nets[-1][0], f"{self.family.name}_x{self.scale}",
+            # the network as written: OpenVINO's dilated convolutions are fast, the rewrites' reshuffles not
+            self.compiled = openvino.OpenVINONet(self._model, f"{self.family.name}_x{self.scale}",
                                                  self.dtype, self.note, compile_after)
         except Exception as exc:  # noqa: BLE001 - any failure falls back to torch
             self.note(f"OpenVINO unavailable ({type(exc).__name__}: {exc}); using torch")
@@ -185,6 +190,8 @@ class Upscaler:
         weights), a float32 copy for fp16."""
         # torch's stubs omit Module.to's memory_format keyword (accepted at run time)
         net = copy.deepcopy(self._model).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
+        if self.device.type == "cpu":  # measured on CPUs only (oneDNN); cuDNN has dilated kernels
+            rewrite_for_inference(net)
         if self.dtype == torch.float32:
             self.nets = [(net, torch.float32)]
         elif self.dtype == torch.bfloat16:
