@@ -16,6 +16,7 @@ from srzoo.engine.rewrites import (
     split_phases,
 )
 from srzoo.engine.upscaler import Upscaler
+from srzoo.models.layers import receptive_radius
 from srzoo.models.registry import build_model
 
 
@@ -86,3 +87,17 @@ def test_the_cpu_engine_runs_the_rewritten_network_and_leaves_the_model_alone() 
     with torch.inference_mode():
         expected = net(x).clamp(0, 1)
     torch.testing.assert_close(upscaler(x), expected, rtol=0, atol=1e-5)
+
+
+def test_breadth_first_tiles_see_the_split_convs_receptive_field() -> None:
+    """The executor sizes each step's context from its convolutions' receptive radius; a
+    rewritten conv must still count its dilation there."""
+    torch.manual_seed(0)
+    net = build_model("lkdn-s", 2).eval()
+    x = torch.rand(1, 3, 20, 26)
+    tiled = Upscaler(net, "lkdn-s", 2, device="cpu", precision="fp32", tile=8, backend="torch")
+    assert tiled.tiling_used == "breadth-first"
+    assert receptive_radius(tiled.nets[0][0]) == receptive_radius(net)
+    with torch.inference_mode():
+        expected = net(x).clamp(0, 1)
+    torch.testing.assert_close(tiled(x), expected, rtol=0, atol=1e-5)

@@ -47,29 +47,30 @@ def merge_phases(y: torch.Tensor, d: int) -> torch.Tensor:
     return x.reshape(b, c, hd * d, wd * d)
 
 
-class PhaseSplitConv2d(nn.Module):
+class PhaseSplitConv2d(nn.Conv2d):
     """A dilated, stride-1, "same"-padded `nn.Conv2d` run as a plain convolution on the input's
-    dilation x dilation phases (module docstring). Shares the conv's `weight` and `bias`, so its
-    state dict has the conv's keys."""
+    dilation x dilation phases (module docstring). Still a `Conv2d` with the original's
+    attributes (so receptive fields and FLOPs count as before), sharing its weight and bias."""
 
     def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
         if not phase_splittable(conv):
             raise ValueError(f"not a dilated stride-1 'same' convolution: {conv}")
+        kh, kw = conv.kernel_size
+        d = conv.dilation[0]
+        super().__init__(conv.in_channels, conv.out_channels, (kh, kw), padding=(d * (kh // 2), d * (kw // 2)),
+                         dilation=(d, d), groups=conv.groups, bias=conv.bias is not None, device="meta")
         self.weight = conv.weight
         self.bias = conv.bias
-        self.groups = conv.groups
-        self.dilation = int(conv.dilation[0])
-        kh, kw = conv.kernel_size
-        self.padding = (kh // 2, kw // 2)
+        self.phase_padding = (kh // 2, kw // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = self.dilation
+        d = self.dilation[0]
         h, w = x.shape[-2:]
         extra_h, extra_w = -h % d, -w % d
         if extra_h or extra_w:  # zeros past the edge are what the padding would have read
             x = F.pad(x, (0, extra_w, 0, extra_h))
-        y = F.conv2d(split_phases(x, d), self.weight, self.bias, padding=self.padding, groups=self.groups)
+        y = F.conv2d(split_phases(x, d), self.weight, self.bias, padding=self.phase_padding,
+                     groups=self.groups)
         y = merge_phases(y, d)
         return y[..., :h, :w] if extra_h or extra_w else y
 
