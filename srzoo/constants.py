@@ -93,23 +93,40 @@ def threads_setting() -> int | None:
 
 
 def prefer_passive_openmp() -> None:
-    """On a machine whose cores are already busy (1-minute load average at least half the cores this
-    process may use), make OpenMP threads sleep instead of spin while they wait, unless
-    `OMP_WAIT_POLICY` is set. Must run before torch loads.
+    """On a machine whose cores are already busy (other processes running or waiting to run at
+    least half the cores this process may use), make OpenMP threads sleep instead of spin while
+    they wait, unless `OMP_WAIT_POLICY` is set. Must run before torch loads.
 
     Spinning threads fight other processes for the cores: with two other processes keeping both
     cores of a 2-core AMD EPYC (AVX2) busy, a 64x48 x2 upscale at two threads took 3.2 s spinning
     and 0.33 s sleeping. On the idle machine spinning is faster: a 640x360 x4 job took 25.8 s
-    spinning and 30-31 s sleeping at two threads (35-39 s at one)."""
+    spinning and 30-31 s sleeping at two threads. The count is the kernel's instantaneous one
+    (Linux), not the 1-minute load average, which still counts a run that has just ended (each
+    command of `xargs srzoo upscale` would find the previous one's load)."""
     if "OMP_WAIT_POLICY" in os.environ:
         return
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average (Windows)
+    busy = other_runnable_processes()
+    if busy is None:
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if load >= cores / 2:
+    if busy >= cores / 2:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
+def other_runnable_processes(loadavg: str | None = None) -> float | None:
+    """Threads running or runnable now other than this one, from `/proc/loadavg` (its fourth
+    field, "running/total"); elsewhere the 1-minute load average; None where neither exists."""
+    if loadavg is None:
+        try:
+            loadavg = Path("/proc/loadavg").read_text(encoding="ascii")
+        except OSError:
+            try:
+                return os.getloadavg()[0]
+            except (AttributeError, OSError):  # no load average (Windows)
+                return None
+    fields = loadavg.split()
+    running = fields[3].split("/")[0] if len(fields) > 3 else ""
+    return max(0, int(running) - 1) if running.isdigit() else None
 
 
 DEFAULT_MEMORY_MB = 1024

@@ -55,18 +55,28 @@ def test_start_up_imports_no_torch() -> None:
         assert done.stdout.splitlines()[-1] in ("0 ", "2 "), (argv, done.stdout[-300:], done.stderr)
 
 
-def test_openmp_sleeps_only_on_a_busy_machine(monkeypatch) -> None:
-    import os
+@pytest.mark.parametrize(("loadavg", "others"), [
+    ("0.98 0.80 0.50 1/82 4242\n", 0),      # only this process: a run that just ended does not count
+    ("1.20 1.10 0.90 3/100 4242\n", 2),
+    ("0.10 0.10 0.10 0/80 4242\n", 0),
+    ("garbled", None),
+])
+def test_busy_cores_are_counted_now_not_over_the_last_minute(loadavg: str, others: int | None) -> None:
+    from srzoo.constants import other_runnable_processes
 
-    from srzoo.constants import prefer_passive_openmp
+    assert other_runnable_processes(loadavg) == others
+
+
+def test_openmp_waits_passively_only_beside_other_running_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import srzoo.constants as constants
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
-    prefer_passive_openmp()
-    assert "OMP_WAIT_POLICY" not in os.environ
-    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
-    prefer_passive_openmp()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setattr(constants, "other_runnable_processes", lambda: 0)
+    constants.prefer_passive_openmp()
+    assert "OMP_WAIT_POLICY" not in constants.os.environ
+    monkeypatch.setattr(constants, "other_runnable_processes", lambda: 64)
+    constants.prefer_passive_openmp()
+    assert constants.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    prefer_passive_openmp()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    constants.prefer_passive_openmp()
+    assert constants.os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
