@@ -20,7 +20,7 @@ run stage by stage over all tiles (`srzoo.engine.breadth_first`), with the image
 whole maps, so tiles equal the whole image up to float rounding at any tile size. The scheme
 above is `tiling="overlap"` (the only one for networks outside the zoo).
 
-On the CPU the engine runs its own copy of the network with the exact rewrites of
+On the CPU in float32 the engine runs its own copy of the network with the exact rewrites of
 `srzoo.engine.rewrites` (a dilated convolution as a plain one on the image's phases).
 
 Precision. `auto` is bf16 autocast (float32 weights, channels-last) on CPUs with native bf16
@@ -190,7 +190,7 @@ class Upscaler:
         weights), a float32 copy for fp16."""
         # torch's stubs omit Module.to's memory_format keyword (accepted at run time)
         net = copy.deepcopy(self._model).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        if self.device.type == "cpu":  # measured on CPUs only (oneDNN); cuDNN has dilated kernels
+        if self.device.type == "cpu" and self.dtype == torch.float32:  # where they were measured faster
             rewrite_for_inference(net)
         if self.dtype == torch.float32:
             self.nets = [(net, torch.float32)]
