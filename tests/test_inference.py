@@ -343,3 +343,21 @@ def test_auto_tiles_come_from_the_memory_budget(monkeypatch) -> None:
     engine = Upscaler(model, "lkdn", 2, device="cpu", precision="fp32")
     assert engine.tile_for(image) > 0
     torch.testing.assert_close(engine(image), whole, atol=2e-5, rtol=0)
+
+
+def test_breadth_first_auto_tiles_leave_room_for_one_steps_context_only(monkeypatch) -> None:
+    """A breadth-first step's crop reaches its own radius beyond the tile, not the whole network's
+    overlap, so its auto tile is larger than an overlap tile by twice the difference."""
+    from srzoo.engine.breadth_first import Local
+
+    monkeypatch.setenv("SRZOO_MEMORY_MB", "2000")
+    model = _random_model("lkdn", "inference")
+    image = torch.zeros(1, 3, 900, 900)
+    breadth_first = Upscaler(model, "lkdn", 2, device="cpu", precision="fp32")
+    overlap = Upscaler(model, "lkdn", 2, device="cpu", precision="fp32", tiling="overlap")
+    steps = breadth_first.programs[0]
+    assert steps is not None
+    radius = max(st.radius for st in steps if isinstance(st, Local))
+    assert 0 < radius < overlap.overlap
+    assert overlap.tile_for(image) > 0
+    assert breadth_first.tile_for(image) - overlap.tile_for(image) == 2 * (overlap.overlap - radius)

@@ -42,7 +42,7 @@ from torch import nn
 
 from srzoo.constants import forced_backend
 from srzoo.engine import openvino
-from srzoo.engine.breadth_first import count_tile_runs, run_program
+from srzoo.engine.breadth_first import Local, count_tile_runs, run_program
 from srzoo.engine.device import (
     DTYPES,
     Precision,
@@ -278,7 +278,9 @@ class Upscaler:
 
     def tile_for(self, x: torch.Tensor) -> int:
         """The tile size a run on `x` starts with (0: whole image); `auto` is the largest tile whose
-        run fits in free memory (0 when the whole image does)."""
+        run fits in free memory (0 when the whole image does), with its context: a breadth-first
+        step's crop reaches only that step's radius beyond the tile, an overlap tile the whole
+        network's overlap."""
         if self.tile != "auto":
             assert isinstance(self.tile, int)  # __init__ admits only "auto" and ints
             return self.tile
@@ -286,7 +288,10 @@ class Upscaler:
         pixels = free_memory(self.device) // bytes_per_px
         if x.shape[-2] * x.shape[-1] <= pixels:
             return 0
-        return max(MIN_TILE, math.isqrt(pixels) - 2 * self.overlap - self.align)
+        steps = self.programs[0]
+        context = (self.overlap if steps is None
+                   else max((st.radius for st in steps if isinstance(st, Local)), default=0))
+        return max(MIN_TILE, math.isqrt(pixels) - 2 * context - self.align)
 
     def _ensemble(self, x: torch.Tensor, tile: int, on_tile: TileCallback | None) -> torch.Tensor:
         """Plain, or the mean of the 8 dihedral transforms, each run and inverted."""
