@@ -57,7 +57,8 @@ class OpenVINONet:
 
     def __init__(self, model: nn.Module, label: str, dtype: torch.dtype,
                  note: Callable[[str], None] = log_note, compile_after: int = 1) -> None:
-        import openvino  # noqa: F401 - fail here when it is not installed
+        if compile_after == 1:  # fail here when it is not installed; lazily, import it only to compile
+            import openvino  # noqa: F401
 
         self.model, self.label, self.hint, self.note = model, label, HINTS[dtype], note
         self.digest = weights_digest(model)
