@@ -105,7 +105,7 @@ def prefer_passive_openmp() -> None:
     command of `xargs srzoo upscale` would find the previous one's load)."""
     if "OMP_WAIT_POLICY" in os.environ:
         return
-    busy = other_runnable_processes()
+    busy = other_running_tasks()
     if busy is None:
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -113,9 +113,9 @@ def prefer_passive_openmp() -> None:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
-def other_runnable_processes(loadavg: str | None = None) -> float | None:
-    """Threads running or runnable now other than this one, from `/proc/loadavg` (its fourth
-    field, "running/total"); elsewhere the 1-minute load average; None where neither exists."""
+def other_running_tasks(loadavg: str | None = None) -> float | None:
+    """Tasks (threads) running or runnable now other than this one, from `/proc/loadavg` (its
+    fourth field, "running/total"); elsewhere the 1-minute load average; None where neither exists."""
     if loadavg is None:
         try:
             loadavg = Path("/proc/loadavg").read_text(encoding="ascii")

@@ -62,19 +62,19 @@ def test_start_up_imports_no_torch() -> None:
     ("garbled", None),
 ])
 def test_busy_cores_are_counted_now_not_over_the_last_minute(loadavg: str, others: int | None) -> None:
-    from srzoo.constants import other_runnable_processes
+    from srzoo.constants import other_running_tasks
 
-    assert other_runnable_processes(loadavg) == others
+    assert other_running_tasks(loadavg) == others
 
 
 def test_openmp_waits_passively_only_beside_other_running_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     import srzoo.constants as constants
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.setattr(constants, "other_runnable_processes", lambda: 0)
+    monkeypatch.setattr(constants, "other_running_tasks", lambda: 0)
     constants.prefer_passive_openmp()
     assert "OMP_WAIT_POLICY" not in constants.os.environ
-    monkeypatch.setattr(constants, "other_runnable_processes", lambda: 64)
+    monkeypatch.setattr(constants, "other_running_tasks", lambda: 64)
     constants.prefer_passive_openmp()
     assert constants.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")

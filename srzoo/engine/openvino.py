@@ -57,7 +57,7 @@ class OpenVINONet:
 
     def __init__(self, model: nn.Module, label: str, dtype: torch.dtype,
                  note: Callable[[str], None] = log_note, compile_after: int = 1) -> None:
-        if compile_after == 1:  # fail here when it is not installed; lazily, import it only to compile
+        if compile_after == 1:  # asked for by name: fail here when it is missing ("auto" checked already)
             import openvino  # noqa: F401
 
         self.model, self.label, self.hint, self.note = model, label, HINTS[dtype], note
